@@ -1,0 +1,170 @@
+#include "app/config.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace taskhub {
+
+namespace {
+
+// Secrets that appear in examples and tutorials: refusing them in production is cheap insurance.
+constexpr const char* kDevSecret = "dev-insecure-secret-change-me-0123456789abcdef";
+const char* kKnownDefaults[] = {kDevSecret, "secret", "changeme", "change-me", "your-secret-key",
+                                "super-secret", "jwt-secret", "CHANGE_ME"};
+
+std::string trim(std::string s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  auto e = s.find_last_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  return s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == ',') {
+      if (!trim(cur).empty()) out.push_back(trim(cur));
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!trim(cur).empty()) out.push_back(trim(cur));
+  return out;
+}
+
+int64_t to_int(const std::string& name, const std::string& v, int64_t min, int64_t max) {
+  try {
+    std::size_t pos = 0;
+    long long x = std::stoll(v, &pos);
+    if (pos != v.size()) throw std::invalid_argument(v);
+    if (x < min || x > max) throw std::out_of_range(v);
+    return x;
+  } catch (const std::exception&) {
+    throw std::runtime_error(name + " must be an integer between " + std::to_string(min) + " and " +
+                             std::to_string(max) + " (got '" + v + "')");
+  }
+}
+
+bool to_bool(const std::string& name, const std::string& v) {
+  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+  throw std::runtime_error(name + " must be true or false (got '" + v + "')");
+}
+
+}  // namespace
+
+const char* environment_name(Environment e) {
+  switch (e) {
+    case Environment::development: return "development";
+    case Environment::testing: return "testing";
+    case Environment::production: return "production";
+  }
+  return "?";
+}
+
+std::map<std::string, std::string> read_dotenv(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  if (!in) return out;
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    if (line.rfind("export ", 0) == 0) line = trim(line.substr(7));
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      throw std::runtime_error(path + ":" + std::to_string(lineno) + ": expected KEY=VALUE");
+    std::string key = trim(line.substr(0, eq));
+    std::string value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    out[key] = value;
+  }
+  return out;
+}
+
+Config config_from_map(const std::map<std::string, std::string>& vars) {
+  Config c;
+  auto get = [&](const char* k) -> std::optional<std::string> {
+    auto it = vars.find(k);
+    if (it == vars.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+
+  if (auto v = get("TASKHUB_ENV")) {
+    if (*v == "development") c.env = Environment::development;
+    else if (*v == "testing") c.env = Environment::testing;
+    else if (*v == "production") c.env = Environment::production;
+    else throw std::runtime_error("TASKHUB_ENV must be development, testing or production (got '" + *v + "')");
+  }
+  if (auto v = get("DATABASE_URL")) c.database_url = *v;
+  if (auto v = get("REDIS_URI")) c.redis_uri = *v;
+  if (auto v = get("JWT_ISSUER")) c.jwt_issuer = *v;
+  if (auto v = get("JWT_AUDIENCE")) c.jwt_audience = *v;
+  if (auto v = get("ACCESS_TOKEN_TTL_SECONDS")) c.access_token_ttl_s = to_int("ACCESS_TOKEN_TTL_SECONDS", *v, 30, 86400);
+  if (auto v = get("REFRESH_TOKEN_TTL_SECONDS"))
+    c.refresh_token_ttl_s = to_int("REFRESH_TOKEN_TTL_SECONDS", *v, 300, 365LL * 86400);
+  if (auto v = get("SMTP_URL")) c.smtp_url = *v;
+  if (auto v = get("MAIL_FROM")) c.mail_from = *v;
+  if (auto v = get("PUBLIC_URL")) {
+    c.public_url = *v;
+    while (!c.public_url.empty() && c.public_url.back() == '/') c.public_url.pop_back();
+  }
+  if (auto v = get("BIND_ADDRESS")) c.bind_address = *v;
+  if (auto v = get("PORT")) c.port = static_cast<int>(to_int("PORT", *v, 0, 65535));
+  if (auto v = get("IO_THREADS")) c.io_threads = static_cast<int>(to_int("IO_THREADS", *v, 0, 256));
+  if (auto v = get("BLOCKING_THREADS")) c.blocking_threads = static_cast<int>(to_int("BLOCKING_THREADS", *v, 0, 1024));
+  if (auto v = get("HASH_THREADS")) c.hash_threads = static_cast<int>(to_int("HASH_THREADS", *v, 0, 256));
+  if (auto v = get("DB_POOL_SIZE")) c.db_pool_size = static_cast<int>(to_int("DB_POOL_SIZE", *v, 1, 256));
+  if (auto v = get("CORS_ORIGINS")) c.cors_origins = split_list(*v);
+  if (auto v = get("TRUSTED_PROXIES")) c.trusted_proxies = split_list(*v);
+  if (auto v = get("DOCS_ASSETS_DIR")) c.docs_assets_dir = *v;
+  if (auto v = get("LOG_LEVEL")) c.log_level = *v;
+  if (auto v = get("ACCESS_LOG")) c.access_log = to_bool("ACCESS_LOG", *v);
+  if (auto v = get("MAX_BODY_BYTES")) c.max_body_bytes = to_int("MAX_BODY_BYTES", *v, 1024, 1LL << 32);
+  if (auto v = get("MAX_HEADER_BYTES")) c.max_header_bytes = to_int("MAX_HEADER_BYTES", *v, 1024, 1 << 20);
+  if (auto v = get("HEADER_TIMEOUT_MS")) c.header_timeout_ms = to_int("HEADER_TIMEOUT_MS", *v, 100, 600'000);
+  if (auto v = get("IDLE_TIMEOUT_MS")) c.idle_timeout_ms = to_int("IDLE_TIMEOUT_MS", *v, 100, 3'600'000);
+  if (auto v = get("SHUTDOWN_GRACE_MS")) c.shutdown_grace_ms = to_int("SHUTDOWN_GRACE_MS", *v, 0, 600'000);
+  if (auto v = get("LOGIN_MAX_FAILURES")) c.login_max_failures = static_cast<int>(to_int("LOGIN_MAX_FAILURES", *v, 1, 1000));
+  if (auto v = get("LOGIN_WINDOW_SECONDS")) c.login_window_s = to_int("LOGIN_WINDOW_SECONDS", *v, 1, 86400);
+  if (auto v = get("LOGIN_IP_MAX_ATTEMPTS"))
+    c.login_ip_max_attempts = static_cast<int>(to_int("LOGIN_IP_MAX_ATTEMPTS", *v, 1, 1'000'000));
+  if (auto v = get("REGISTRATION_OPEN")) c.registration_open = to_bool("REGISTRATION_OPEN", *v);
+
+  auto secret = get("JWT_SECRET_KEY");
+  if (c.is_production()) {
+    if (!secret)
+      throw std::runtime_error("JWT_SECRET_KEY is not set: in production it must be a random secret of at least 32 bytes "
+                               "(e.g. `openssl rand -base64 48`)");
+    for (const char* d : kKnownDefaults)
+      if (*secret == d)
+        throw std::runtime_error("JWT_SECRET_KEY is a published default: in production set a random secret of at least "
+                                 "32 bytes");
+    if (secret->size() < 32)
+      throw std::runtime_error("JWT_SECRET_KEY is shorter than 32 bytes (" + std::to_string(secret->size()) +
+                               "): in production it must be at least 32 bytes");
+  }
+  c.jwt_secret = secret.value_or(kDevSecret);
+  return c;
+}
+
+Config load_config(const std::string& dotenv_path) {
+  std::map<std::string, std::string> vars = read_dotenv(dotenv_path);
+  for (char** e = environ; e && *e; ++e) {  // the real environment wins over .env
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return config_from_map(vars);
+}
+
+}  // namespace taskhub

@@ -1,0 +1,94 @@
+#include "app/infra_modules.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "ports/migrations.hpp"
+
+namespace taskhub {
+
+namespace {
+
+class DatabaseModule final : public Module {
+ public:
+  explicit DatabaseModule(AppContext& ctx) {
+    sql::PoolOptions opt;
+    opt.readers = ctx.config.db_pool_size;
+    db_ = sql::open_database(ctx.config.database_url, opt);
+    auto applied = sql::migrate(*db_);
+    for (const auto& name : applied) spdlog::info("applied migration {}", name);
+    ctx.db = db_.get();
+    sql::Database* db = db_.get();
+    ctx.readiness_checks.emplace_back("database", [db] { return db->ping(); });
+    ctx.readiness_checks.emplace_back("migrations", [db] {
+      try {
+        return sql::migration_status(*db).up_to_date();
+      } catch (const std::exception&) {
+        return false;
+      }
+    });
+  }
+
+ private:
+  std::unique_ptr<sql::Database> db_;
+};
+
+class MailerModule final : public Module {
+ public:
+  explicit MailerModule(AppContext& ctx) {
+    mailer_ = make_mailer(ctx.config.smtp_url, ctx.config.mail_from);
+    ctx.mailer = mailer_.get();
+  }
+
+ private:
+  std::unique_ptr<Mailer> mailer_;
+};
+
+// Liveness, readiness and metrics. /healthz never touches the database (a slow database
+// must not get the process restarted); /readyz does, so it runs on the blocking pool.
+class OpsModule final : public Module {
+ public:
+  explicit OpsModule(AppContext& ctx) {
+    http::RouteOptions inline_public{.auth = http::Auth::none, .inline_handler = true};
+    ctx.router.add(
+        "GET", "/healthz",
+        [](http::Request&) { return http::Response::json(200, boost::json::object{{"status", "ok"}}); },
+        inline_public);
+    ctx.router.add(
+        "GET", "/readyz",
+        [&ctx](http::Request&) {
+          boost::json::object checks;
+          bool ok = true;
+          for (auto& [name, check] : ctx.readiness_checks) {
+            bool pass = false;
+            try {
+              pass = check();
+            } catch (const std::exception& e) {
+              spdlog::warn("readiness check {} threw: {}", name, e.what());
+            }
+            checks[name] = pass ? "ok" : "failing";
+            ok = ok && pass;
+          }
+          return http::Response::json(ok ? 200 : 503,
+                                      boost::json::object{{"status", ok ? "ready" : "not ready"}, {"checks", checks}});
+        },
+        {.auth = http::Auth::none});
+    ctx.router.add(
+        "GET", "/metrics",
+        [&ctx](http::Request&) {
+          std::string text = ctx.server.metrics_text();
+          for (auto& source : ctx.metrics_sources) text += source();
+          return http::Response::text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+        },
+        inline_public);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Module> make_database_module(AppContext& ctx) { return std::make_unique<DatabaseModule>(ctx); }
+std::unique_ptr<Module> make_mailer_module(AppContext& ctx) { return std::make_unique<MailerModule>(ctx); }
+std::unique_ptr<Module> make_ops_module(AppContext& ctx) { return std::make_unique<OpsModule>(ctx); }
+
+}  // namespace taskhub

@@ -1,0 +1,24 @@
+// The one list of modules and their dependencies. `taskhub services` prints it; `serve
+// --services` picks from it. Add a module here and nowhere else (no static self-registration:
+// it silently drops modules linked from static libraries).
+#include "app/infra_modules.hpp"
+#include "app/modules.hpp"
+#include "services/auth/module.hpp"
+#include "services/docs/module.hpp"
+
+namespace taskhub {
+
+const std::vector<ModuleDef>& module_definitions() {
+  static const std::vector<ModuleDef> defs = {
+      {"database", {}, "SQL pool (SQLite or PostgreSQL from DATABASE_URL); applies migrations at start-up",
+       make_database_module},
+      {"mailer", {}, "outgoing e-mail: SMTP via libcurl (SMTP_URL) or the log", make_mailer_module},
+      {"ops", {"database"}, "/healthz, /readyz and Prometheus /metrics", make_ops_module},
+      {"auth", {"database", "mailer"},
+       "accounts, sessions, JWT and API tokens, password reset, admin user management", auth::make_module},
+      {"docs", {}, "OpenAPI document, Swagger UI and ReDoc", docs::make_module},
+  };
+  return defs;
+}
+
+}  // namespace taskhub

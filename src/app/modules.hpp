@@ -1,0 +1,86 @@
+#pragma once
+// Modules and the module manager (the Loki/Mimir "-target" model).
+//
+// A module is a name, the modules it needs, and a factory that builds it from the shared
+// AppContext (registering its routes, publishing what it offers in the context). Every
+// module and its dependencies are listed in one place: module_list.cpp. The manager
+// expands "all", orders the graph (dependencies first), rejects unknown names and cycles,
+// starts in that order and stops in reverse.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/config.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "ports/clock.hpp"
+#include "ports/mailer.hpp"
+#include "ports/sql.hpp"
+
+namespace taskhub {
+
+namespace auth {
+class AuthService;
+}
+
+// What modules share. Each field is filled by the module that owns it (comment says which);
+// a module may read only what its declared dependencies filled.
+struct AppContext {
+  const Config& config;
+  http::Router& router;
+  http::Server& server;
+  Clock& clock;
+  sql::Database* db = nullptr;        // "database"
+  Mailer* mailer = nullptr;           // "mailer"
+  auth::AuthService* auth = nullptr;  // "auth"
+  http::Authenticator authenticator;  // "auth": verifies bearer tokens for every route
+  // Extra Prometheus text appended to /metrics ("metrics" module collects them).
+  std::vector<std::function<std::string()>> metrics_sources;
+  // Readiness checks for /readyz: name -> ok?
+  std::vector<std::pair<std::string, std::function<bool()>>> readiness_checks;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  // Called after every module is built, in dependency order (background threads, jobs).
+  virtual void start() {}
+  // Called in reverse order on shutdown, after the HTTP server stopped taking requests.
+  virtual void stop() {}
+};
+
+struct ModuleDef {
+  std::string name;
+  std::vector<std::string> deps;
+  std::string description;
+  std::function<std::unique_ptr<Module>(AppContext&)> make;
+};
+
+// The one list (module_list.cpp).
+const std::vector<ModuleDef>& module_definitions();
+
+// Expands a comma-separated selection ("all", "auth,docs", ...) into the modules to run,
+// dependencies included, in start order. Throws std::runtime_error naming the unknown module
+// or the cycle.
+std::vector<const ModuleDef*> resolve_modules(const std::vector<ModuleDef>& defs, const std::string& selection);
+
+class ModuleManager {
+ public:
+  ModuleManager(const std::vector<ModuleDef>& defs, AppContext& ctx) : defs_(defs), ctx_(ctx) {}
+  ~ModuleManager();
+  // Builds the selected modules in order (throws as resolve_modules), then starts them.
+  void start(const std::string& selection);
+  // Stops started modules in reverse order; idempotent.
+  void stop();
+  const std::vector<std::string>& running() const { return names_; }
+
+ private:
+  const std::vector<ModuleDef>& defs_;
+  AppContext& ctx_;
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<Module>> modules_;
+  std::size_t started_ = 0;
+};
+
+}  // namespace taskhub

@@ -1,0 +1,76 @@
+#pragma once
+// taskhub's own HTTP request and response. Handlers and middleware see only these types;
+// Boost.Beast stays inside src/http/*.cpp.
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/principal.hpp"
+
+namespace taskhub::http {
+
+// Ordered header list with case-insensitive lookup (few headers: a vector beats a map).
+class Headers {
+ public:
+  void add(std::string name, std::string value) { items_.emplace_back(std::move(name), std::move(value)); }
+  // Replaces every header of that name.
+  void set(std::string_view name, std::string value);
+  // First value, or "" when absent.
+  std::string_view get(std::string_view name) const;
+  bool has(std::string_view name) const;
+  void remove(std::string_view name);
+  const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+struct Request {
+  std::string method;  // upper case: GET, POST, ...
+  std::string target;  // as sent: path + query
+  std::string path;    // percent-decoded path
+  std::string query;   // raw query string without '?'
+  Headers headers;
+  std::string body;
+  std::string remote_addr;  // peer IP (X-Forwarded-For is honoured only from TRUSTED_PROXIES)
+
+  // Filled in by the server and middleware.
+  std::string request_id;
+  std::string route;  // matched template, e.g. "/api/v1/users/{id}"; "" when unmatched
+  std::vector<std::pair<std::string, std::string>> path_params;
+  std::optional<Principal> principal;
+
+  std::string_view header(std::string_view name) const { return headers.get(name); }
+  // Path parameter by name ("" when absent: the router guarantees the declared ones exist).
+  std::string_view param(std::string_view name) const;
+  // First query parameter of that name, percent-decoded.
+  std::optional<std::string> query_param(std::string_view name) const;
+  // Every query parameter, percent-decoded, in order.
+  std::vector<std::pair<std::string, std::string>> query_params() const;
+  // The authenticated principal; throws 401 when the route ran without one.
+  const Principal& user() const;
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  // When set, the server streams this file from disk instead of body (static assets).
+  std::string file_path;
+
+  static Response json(int status, const boost::json::value& v);
+  static Response no_content();
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+};
+
+// RFC 9457 problem+json. errors: per-field validation messages.
+Response problem_response(int status, std::string_view code, std::string_view detail,
+                          std::string_view request_id,
+                          const std::vector<std::pair<std::string, std::string>>& field_errors = {});
+
+}  // namespace taskhub::http

@@ -1,0 +1,68 @@
+#pragma once
+// The HTTP server: Boost.Beast + C++20 coroutines on N I/O threads. Implementation in
+// server.cpp (the only place with Beast). See docs/architecture.md, "One request".
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/principal.hpp"
+#include "http/message.hpp"
+#include "http/router.hpp"
+
+namespace taskhub::http {
+
+struct ServerOptions {
+  std::string bind_address = "0.0.0.0";
+  unsigned short port = 5000;     // 0 = pick a free port (tests); see Server::port()
+  int io_threads = 0;             // 0 = number of cores
+  int blocking_threads = 0;       // handler pool; 0 = max(4, 4 * cores)
+  std::size_t max_header_bytes = 16 * 1024;       // larger -> 431
+  std::chrono::milliseconds header_timeout{10'000};  // whole request head must arrive within this
+  std::chrono::milliseconds body_timeout{60'000};    // body must arrive within this
+  std::chrono::milliseconds idle_timeout{60'000};    // keep-alive connection with no request
+  std::chrono::milliseconds write_timeout{30'000};
+  std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests get this long on SIGTERM
+  std::size_t max_connections = 10'000;
+  std::vector<std::string> cors_origins;  // exact origins; "*" allowed only without credentials
+  bool cors_allow_credentials = true;
+  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
+};
+
+// Verifies a bearer credential (access JWT or API token). Returns nullopt when the token is
+// invalid, expired or revoked. Called on the blocking pool (it may read the database).
+using Authenticator = std::function<std::optional<Principal>(std::string_view bearer_token)>;
+
+class Server {
+ public:
+  Server(ServerOptions options, Router& router);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void set_authenticator(Authenticator auth);
+  // Binds and starts the I/O threads; returns once listening. Throws on bind failure.
+  void start();
+  unsigned short port() const;
+  // Blocks until SIGINT/SIGTERM (installed by start()) or stop(); then stops accepting,
+  // lets in-flight requests finish within shutdown_grace, closes idle connections.
+  void wait();
+  void stop();
+
+  // Runs fn on the blocking pool (for modules that need background work at start-up).
+  void post_blocking(std::function<void()> fn);
+
+  // Prometheus text exposition of the HTTP metrics (requests by route and status, latency
+  // histogram, in-flight). Appended to by other modules through /metrics.
+  std::string metrics_text() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace taskhub::http
