@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -34,6 +35,7 @@ Commands:
   serve      Run taskhub (all services by default) on http://localhost:5000
   migrate    Apply pending database migrations, then exit
   services   List the modules and their dependencies
+  routes     List every HTTP route (METHOD TEMPLATE) the modules register
   admin      Instance administration (create-user, list-users, deactivate-user)
   version    Print the version
 
@@ -61,6 +63,13 @@ Applies the pending migrations for DATABASE_URL (SQLite or PostgreSQL) and exits
 const char* kServicesHelp = R"(Usage: taskhub services
 
 Prints every module, what it does, and the modules it depends on, in start order.
+)";
+
+const char* kRoutesHelp = R"(Usage: taskhub routes [--services LIST]
+
+Builds the selected modules (default: all) against a throw-away in-memory database and
+prints every HTTP route they register, one "METHOD TEMPLATE" per line. The OpenAPI
+consistency test compares this list with openapi/openapi.yaml.
 )";
 
 const char* kVersionHelp = R"(Usage: taskhub version
@@ -118,6 +127,25 @@ int cmd_migrate(const Config& cfg, const std::vector<std::string>& args) {
   }
   auto st = sql::migration_status(*db);
   std::printf("schema version %d (latest known %d)\n", st.latest_applied, st.latest_known);
+  return 0;
+}
+
+int cmd_routes(Config cfg, const std::vector<std::string>& args) {
+  std::string selection = "all";
+  if (args.size() == 2 && args[0] == "--services") selection = args[1];
+  spdlog::set_level(spdlog::level::warn);  // stdout carries only the route list
+  cfg.database_url = "sqlite::memory:";
+  cfg.smtp_url.clear();
+  http::Router router;
+  http::Server server(http::ServerOptions{}, router);
+  SystemClock clock;
+  AppContext ctx{cfg, router, server, clock};
+  ModuleManager modules(module_definitions(), ctx);
+  modules.build(selection);
+  std::vector<std::string> lines;
+  for (const http::Route* r : router.routes()) lines.push_back(r->method + " " + r->path_template);
+  std::sort(lines.begin(), lines.end());
+  for (const auto& l : lines) std::printf("%s\n", l.c_str());
   return 0;
 }
 
@@ -187,6 +215,7 @@ int main(int argc, char** argv) {
 
   static const std::map<std::string, const char*> helps = {{"serve", kServeHelp},     {"migrate", kMigrateHelp},
                                                            {"services", kServicesHelp}, {"version", kVersionHelp},
+                                                           {"routes", kRoutesHelp},
                                                            {"admin", kAdminHelp}};
   auto help = helps.find(cmd);
   if (help == helps.end()) {
@@ -206,6 +235,7 @@ int main(int argc, char** argv) {
     Config cfg = load_config(".env");
     setup_logging(cfg);
     if (cmd == "migrate") return cmd_migrate(cfg, rest);
+    if (cmd == "routes") return cmd_routes(cfg, rest);
     if (cmd == "admin") {
       auto db = sql::open_database(cfg.database_url);
       sql::migrate(*db);

@@ -67,13 +67,17 @@ std::vector<const ModuleDef*> resolve_modules(const std::vector<ModuleDef>& defs
   return order;
 }
 
-void ModuleManager::start(const std::string& selection) {
+void ModuleManager::build(const std::string& selection) {
   auto order = resolve_modules(defs_, selection);
   for (const ModuleDef* d : order) {
     spdlog::debug("building module {}", d->name);
     modules_.push_back(d->make(ctx_));
     names_.push_back(d->name);
   }
+}
+
+void ModuleManager::start(const std::string& selection) {
+  if (modules_.empty()) build(selection);
   for (; started_ < modules_.size(); ++started_) {
     spdlog::debug("starting module {}", names_[started_]);
     modules_[started_]->start();

@@ -71,6 +71,8 @@ class ModuleManager {
   ~ModuleManager();
   // Builds the selected modules in order (throws as resolve_modules), then starts them.
   void start(const std::string& selection);
+  // Builds without starting (`taskhub routes` only needs the registered routes).
+  void build(const std::string& selection);
   // Stops started modules in reverse order; idempotent.
   void stop();
   const std::vector<std::string>& running() const { return names_; }

@@ -21,7 +21,7 @@ class ApiError : public std::runtime_error {
         errors_(std::move(errors)) {}
 
   int status() const noexcept { return status_; }
-  // Short machine-readable slug; becomes the problem "type" (https://taskhub.dev/problems/<code>).
+  // Short machine-readable slug; becomes the problem "type" (urn:taskhub:problem:<code>).
   const std::string& code() const noexcept { return code_; }
   const std::string& detail() const noexcept { return detail_; }
   const std::vector<FieldError>& errors() const noexcept { return errors_; }

@@ -72,5 +72,10 @@ struct Response {
 Response problem_response(int status, std::string_view code, std::string_view detail,
                           std::string_view request_id,
                           const std::vector<std::pair<std::string, std::string>>& field_errors = {});
+// Same, with "instance" (the request path). The server fills instance in for handler answers.
+Response problem_response(int status, std::string_view code, std::string_view detail,
+                          std::string_view request_id,
+                          const std::vector<std::pair<std::string, std::string>>& field_errors,
+                          std::string_view instance);
 
 }  // namespace taskhub::http

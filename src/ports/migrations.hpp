@@ -8,6 +8,10 @@
 
 #include "ports/sql.hpp"
 
+namespace taskhub::embedded {
+struct MigrationFile;  // app/embedded_resources.hpp
+}
+
 namespace taskhub::sql {
 
 struct MigrationStatus {
@@ -19,5 +23,10 @@ struct MigrationStatus {
 // Applies pending migrations; returns the names applied (empty when up to date).
 std::vector<std::string> migrate(Database& db);
 MigrationStatus migration_status(Database& db);
+
+// Same, with an explicit list of files (tests). Files of other dialects are ignored; the
+// version is the leading number of the name ("001_auth.sql" -> 1); duplicates throw sql::Error.
+std::vector<std::string> migrate(Database& db, const std::vector<embedded::MigrationFile>& files);
+MigrationStatus migration_status(Database& db, const std::vector<embedded::MigrationFile>& files);
 
 }  // namespace taskhub::sql

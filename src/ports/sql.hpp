@@ -9,6 +9,9 @@
 //  - Every call blocks: call only from the blocking pool, never from an HTTP I/O thread.
 //  - Errors throw sql::Error; a unique-constraint violation throws sql::UniqueViolation so
 //    services can answer 409 without parsing messages. Their text is for logs, never clients.
+//  - A statement that fails inside write()/read() aborts the transaction on both engines (as
+//    PostgreSQL does): catch sql errors outside write(), or use INSERT ... ON CONFLICT.
+//    TransientError (busy, deadlock, serialization failure, lost connection) is safe to retry.
 //  - Values: integers, doubles, text, blobs and NULL. Booleans are bound as 0/1 on SQLite and
 //    as booleans on PostgreSQL; Row::boolean() reads either. Timestamps are int64 epoch ms.
 #include <cstdint>

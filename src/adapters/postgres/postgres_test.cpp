@@ -1,0 +1,100 @@
+// PostgreSQL-specific behaviour (the shared behaviour is in adapters/sql_conformance_test.cpp,
+// which runs on PostgreSQL when TASKHUB_TEST_POSTGRES_URL is set).
+#include "adapters/postgres/postgres_database.hpp"
+
+#include <gtest/gtest.h>
+
+#include "adapters/sql_test_support.hpp"
+
+namespace taskhub::sql {
+namespace {
+
+using postgres::rewrite_placeholders;
+
+TEST(PostgresPlaceholders, RewritesQuestionMarks) {
+  int n = -1;
+  EXPECT_EQ(rewrite_placeholders("SELECT * FROM t WHERE a = ? AND b IN (?, ?)", &n),
+            "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3)");
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(rewrite_placeholders("SELECT 1", &n), "SELECT 1");
+  EXPECT_EQ(n, 0);
+}
+
+TEST(PostgresPlaceholders, SkipsLiteralsIdentifiersAndComments) {
+  int n = -1;
+  EXPECT_EQ(rewrite_placeholders("SELECT '?', 'it''s ?', \"col?\", \"a\"\"?\" FROM t WHERE x = ?", &n),
+            "SELECT '?', 'it''s ?', \"col?\", \"a\"\"?\" FROM t WHERE x = $1");
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(rewrite_placeholders("SELECT ? -- what?\n, ? /* why? /* nested? */ still? */ , ?", &n),
+            "SELECT $1 -- what?\n, $2 /* why? /* nested? */ still? */ , $3");
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(rewrite_placeholders("SELECT E'\\'?', ?", &n), "SELECT E'\\'?', $1");
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(rewrite_placeholders("SELECT $$ ? $$, $tag$ '? $tag$, ?", &n), "SELECT $$ ? $$, $tag$ '? $tag$, $1");
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(rewrite_placeholders("SELECT a::text, ?::int", &n), "SELECT a::text, $1::int");
+  EXPECT_EQ(n, 1);
+  // Unterminated literal: copied as is.
+  EXPECT_EQ(rewrite_placeholders("SELECT '?", &n), "SELECT '?");
+  EXPECT_EQ(n, 0);
+}
+
+class PostgresTest : public testing::SqlBackendTest {};
+
+TEST_P(PostgresTest, ReconnectsAfterTheServerDropsAConnection) {
+  // Pool of two: the outer write holds one connection, the inner read gets the other.
+  options_.readers = 2;
+  db_ = open_again();
+  db().write([&](Connection& a) {
+    int64_t pid = db().read_value([](Connection& b) { return b.query("SELECT pg_backend_pid()").first()->i64(0); });
+    EXPECT_TRUE(a.query("SELECT pg_terminate_backend(?::int, 5000)", {pid}).first()->boolean(0));
+  });
+  // The killed connection is noticed when its transaction begins and re-established at once.
+  db().write([&](Connection&) { db().read([](Connection& r) { r.query("SELECT 1"); }); });
+  db().write([&](Connection&) {
+    EXPECT_EQ(db().read_value([](Connection& r) { return r.query("SELECT 7").first()->i64(0); }), 7);
+  });
+  EXPECT_TRUE(db().ping());
+}
+
+TEST_P(PostgresTest, NativeTypesComeBackReadable) {
+  db().read([](Connection& c) {
+    auto r = c.query("SELECT true, 1::smallint, 2::bigint, 1.5::float8, 'x'::text, NULL::int, '\\x0001'::bytea, "
+                     "now() IS NOT NULL");
+    auto row = *r.first();
+    EXPECT_TRUE(row.boolean(0));
+    EXPECT_EQ(row.i64(1), 1);
+    EXPECT_EQ(row.i64(2), 2);
+    EXPECT_EQ(row.f64(3), 1.5);
+    EXPECT_EQ(row.str(4), "x");
+    EXPECT_TRUE(row.is_null(5));
+    EXPECT_EQ(row.str(6), std::string("\x00\x01", 2));
+    EXPECT_TRUE(row.boolean(7));
+    // An untyped parameter is inferred by the server.
+    EXPECT_EQ(c.query("SELECT ? + 1", {41}).first()->i64(0), 42);
+    EXPECT_EQ(c.query("SELECT ?::float8 * 2", {0.1}).first()->f64(0), 0.2);
+  });
+}
+
+TEST_P(PostgresTest, LockTimeoutIsTransient) {
+  db().write([](Connection& c) {
+    c.exec_script("CREATE TABLE acct (id INT PRIMARY KEY, n INT); INSERT INTO acct VALUES (1, 0);");
+  });
+  // A lock wait longer than lock_timeout (busy_timeout_ms) is reported as retryable.
+  options_.busy_timeout_ms = 100;
+  auto impatient = open_again();
+  db().write([&](Connection& c) {
+    c.exec("UPDATE acct SET n = n + 1 WHERE id = 1");
+    EXPECT_THROW(impatient->write([](Connection& w) { w.exec("UPDATE acct SET n = n + 1 WHERE id = 1"); }),
+                 TransientError);
+  });
+}
+
+TEST_P(PostgresTest, BadUrlFails) {
+  EXPECT_THROW(open_database("postgres://nobody@127.0.0.1:1/none?connect_timeout=2"), Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresTest, ::testing::Values("postgres"), testing::backend_name);
+
+}  // namespace
+}  // namespace taskhub::sql

@@ -1,0 +1,446 @@
+// SQLite adapter: see sqlite_database.hpp.
+//
+// Concurrency model: every connection is opened with SQLITE_OPEN_NOMUTEX and is used by one
+// thread at a time, guaranteed here: the writer by a timed mutex, the readers by a pool.
+// Transactions behave like PostgreSQL's: once a statement fails inside write()/read(), the
+// transaction is aborted and further statements and the commit fail. This keeps code that is
+// tested on SQLite correct on PostgreSQL (catch sql errors outside write(), not inside).
+#include "adapters/sqlite/sqlite_database.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <list>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+namespace taskhub::sql::sqlite {
+
+namespace {
+
+constexpr std::size_t kStatementCacheSize = 256;
+
+std::string snippet(std::string_view sql) {
+  std::string s(sql.substr(0, 160));
+  for (char& c : s)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  if (sql.size() > 160) s += "...";
+  return s;
+}
+
+[[noreturn]] void throw_error(sqlite3* db, int rc, std::string_view sql) {
+  int ext = db ? sqlite3_extended_errcode(db) : rc;
+  if ((ext & 0xff) != (rc & 0xff)) ext = rc;  // the connection's last error is not this one
+  std::string msg = "sqlite: ";
+  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (!sql.empty()) msg += " [" + snippet(sql) + "]";
+  int primary = ext & 0xff;
+  if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) throw UniqueViolation(msg);
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) throw TransientError(msg);
+  throw Error(msg);
+}
+
+struct TransparentHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+class SqliteConnection final : public Connection {
+ public:
+  SqliteConnection(const std::string& filename, bool reader, bool in_memory, const PoolOptions& opt) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+    int rc = sqlite3_open_v2(filename.c_str(), &db_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = std::string("sqlite: cannot open database: ") + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+      throw Error(msg);
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, opt.busy_timeout_ms);
+    try {
+      if (!reader && !in_memory) {
+        std::string mode = pragma_text("PRAGMA journal_mode=WAL");
+        if (mode != "wal") spdlog::warn("sqlite: journal_mode is '{}', not WAL; readers will block the writer", mode);
+      }
+      exec_script("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+      exec_script(reader ? "PRAGMA cache_size=-8000;" : "PRAGMA cache_size=-16000;");
+      if (!in_memory) exec_script("PRAGMA mmap_size=268435456;");
+      if (reader) exec_script("PRAGMA query_only=1;");
+    } catch (...) {
+      close();
+      throw;
+    }
+  }
+  ~SqliteConnection() override { close(); }
+  SqliteConnection(const SqliteConnection&) = delete;
+  SqliteConnection& operator=(const SqliteConnection&) = delete;
+
+  using Connection::query;
+  Result query(std::string_view sql, std::span<const Param> params) override {
+    check_usable();
+    try {
+      return run(sql, params);
+    } catch (const Error&) {
+      if (in_tx_) tx_failed_ = true;
+      throw;
+    }
+  }
+
+  void exec_script(std::string_view sql) override {
+    check_usable();
+    std::string text(sql);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
+    if (err) sqlite3_free(err);
+    if (rc != SQLITE_OK) {
+      if (in_tx_) tx_failed_ = true;
+      throw_error(db_, rc, sql);
+    }
+    if (in_tx_ && sqlite3_get_autocommit(db_)) {
+      tx_failed_ = true;
+      throw Error("sqlite: the script ended the surrounding transaction (COMMIT/ROLLBACK/END inside exec_script)");
+    }
+  }
+
+  void begin(const char* stmt) {
+    if (!sqlite3_get_autocommit(db_)) raw_exec("ROLLBACK");  // leftover from a failure
+    raw_exec(stmt);
+    in_tx_ = true;
+    tx_failed_ = false;
+  }
+
+  void commit() {
+    if (tx_failed_) {
+      rollback();
+      throw Error("sqlite: transaction aborted by an earlier failed statement; rolled back");
+    }
+    if (sqlite3_get_autocommit(db_)) {
+      in_tx_ = false;
+      throw Error("sqlite: the transaction was ended early by a statement inside it");
+    }
+    try {
+      raw_exec("COMMIT");
+    } catch (...) {
+      rollback();
+      throw;
+    }
+    in_tx_ = false;
+  }
+
+  void rollback() noexcept {
+    in_tx_ = false;
+    tx_failed_ = false;
+    if (db_ && !sqlite3_get_autocommit(db_)) {
+      int rc = sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      if (rc != SQLITE_OK) spdlog::warn("sqlite: ROLLBACK failed: {}", sqlite3_errmsg(db_));
+    }
+  }
+
+  StatementStats stats() const { return {prepared_, hits_, cache_.size()}; }
+
+ private:
+  void check_usable() const {
+    if (tx_failed_)
+      throw Error("sqlite: current transaction is aborted (an earlier statement failed); commands ignored until the "
+                  "end of the transaction block");
+  }
+
+  void raw_exec(const char* sql) {
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) throw_error(db_, rc, sql);
+  }
+
+  std::string pragma_text(const char* sql) {
+    Result r = run(sql, {});
+    if (r.rows.empty() || r.rows[0].empty()) return {};
+    if (auto s = std::get_if<std::string>(&r.rows[0][0])) return *s;
+    return {};
+  }
+
+  sqlite3_stmt* prepare(std::string_view sql) {
+    if (auto it = cache_.find(sql); it != cache_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.lru);
+      ++hits_;
+      return it->second.stmt;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    if (rc != SQLITE_OK) throw_error(db_, rc, sql);
+    if (!stmt) throw Error("sqlite: empty statement");
+    if (tail) {
+      std::string_view rest(tail, sql.data() + sql.size() - tail);
+      for (char c : rest)
+        if (!(c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == ';')) {
+          sqlite3_finalize(stmt);
+          throw Error("sqlite: query() runs one statement; use exec_script() for several [" + snippet(sql) + "]");
+        }
+    }
+    ++prepared_;
+    if (cache_.size() >= kStatementCacheSize) {
+      auto victim = cache_.find(std::string_view(lru_.back()));
+      sqlite3_finalize(victim->second.stmt);
+      cache_.erase(victim);
+      lru_.pop_back();
+    }
+    lru_.emplace_front(sql);
+    cache_.emplace(lru_.front(), Cached{stmt, lru_.begin()});
+    return stmt;
+  }
+
+  void bind(sqlite3_stmt* stmt, std::span<const Param> params, std::string_view sql) {
+    int expected = sqlite3_bind_parameter_count(stmt);
+    if (expected != static_cast<int>(params.size()))
+      throw Error("sqlite: statement has " + std::to_string(expected) + " parameters, " +
+                  std::to_string(params.size()) + " given [" + snippet(sql) + "]");
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      int idx = static_cast<int>(i) + 1;
+      const Value& v = params[i].v;
+      int rc = SQLITE_OK;
+      if (std::holds_alternative<std::monostate>(v)) {
+        rc = sqlite3_bind_null(stmt, idx);
+      } else if (auto p = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, idx, *p);
+      } else if (auto p = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt, idx, *p);
+      } else if (auto p = std::get_if<std::string>(&v)) {
+        rc = sqlite3_bind_text64(stmt, idx, p->data(), p->size(), SQLITE_STATIC, SQLITE_UTF8);
+      } else if (auto p = std::get_if<bool>(&v)) {
+        rc = sqlite3_bind_int64(stmt, idx, *p ? 1 : 0);
+      } else if (auto p = std::get_if<Blob>(&v)) {
+        if (p->bytes.empty())
+          rc = sqlite3_bind_zeroblob(stmt, idx, 0);  // a null pointer would bind NULL
+        else
+          rc = sqlite3_bind_blob64(stmt, idx, p->bytes.data(), p->bytes.size(), SQLITE_STATIC);
+      }
+      if (rc != SQLITE_OK) throw_error(db_, rc, sql);
+    }
+  }
+
+  Result run(std::string_view sql, std::span<const Param> params) {
+    sqlite3_stmt* stmt = prepare(sql);
+    struct Reset {
+      sqlite3_stmt* s;
+      ~Reset() {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+      }
+    } reset{stmt};
+    bind(stmt, params, sql);
+
+    Result result;
+    int ncol = sqlite3_column_count(stmt);
+    result.columns.reserve(ncol);
+    for (int c = 0; c < ncol; ++c) {
+      const char* name = sqlite3_column_name(stmt, c);
+      result.columns.emplace_back(name ? name : "");
+    }
+    sqlite3_int64 before = sqlite3_total_changes64(db_);
+    for (;;) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) throw_error(db_, rc, sql);
+      std::vector<Value>& row = result.rows.emplace_back();
+      row.reserve(ncol);
+      for (int c = 0; c < ncol; ++c) {
+        switch (sqlite3_column_type(stmt, c)) {
+          case SQLITE_INTEGER:
+            row.emplace_back(int64_t{sqlite3_column_int64(stmt, c)});
+            break;
+          case SQLITE_FLOAT:
+            row.emplace_back(sqlite3_column_double(stmt, c));
+            break;
+          case SQLITE_TEXT: {
+            auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+            row.emplace_back(std::string(p ? p : "", sqlite3_column_bytes(stmt, c)));
+            break;
+          }
+          case SQLITE_BLOB: {
+            auto p = static_cast<const char*>(sqlite3_column_blob(stmt, c));
+            int n = sqlite3_column_bytes(stmt, c);
+            row.emplace_back(Blob{std::string(p ? p : "", p ? n : 0)});
+            break;
+          }
+          default:
+            row.emplace_back(std::monostate{});
+        }
+      }
+    }
+    if (sqlite3_total_changes64(db_) != before) result.affected = sqlite3_changes64(db_);
+    return result;
+  }
+
+  void close() noexcept {
+    if (!db_) return;
+    for (auto& [sql, c] : cache_) sqlite3_finalize(c.stmt);
+    cache_.clear();
+    lru_.clear();
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+  }
+
+  struct Cached {
+    sqlite3_stmt* stmt;
+    std::list<std::string>::iterator lru;
+  };
+  sqlite3* db_ = nullptr;
+  // Keys view the strings owned by lru_ (list nodes never move).
+  std::unordered_map<std::string_view, Cached, TransparentHash, std::equal_to<>> cache_;
+  std::list<std::string> lru_;
+  uint64_t prepared_ = 0;
+  uint64_t hits_ = 0;
+  bool in_tx_ = false;
+  bool tx_failed_ = false;
+};
+
+class SqliteDatabase final : public Database {
+ public:
+  SqliteDatabase(const std::string& filename, bool in_memory, const PoolOptions& opt) : opt_(opt) {
+    writer_ = std::make_unique<SqliteConnection>(filename, false, in_memory, opt);
+    int n = std::max(1, opt.readers);
+    for (int i = 0; i < n; ++i) {
+      readers_.push_back(std::make_unique<SqliteConnection>(filename, true, in_memory, opt));
+      free_.push_back(readers_.back().get());
+    }
+  }
+
+  ~SqliteDatabase() override {
+    readers_.clear();
+    if (writer_) {
+      try {
+        writer_->exec_script("PRAGMA optimize;");
+      } catch (const std::exception& e) {
+        spdlog::debug("sqlite: PRAGMA optimize failed: {}", e.what());
+      }
+    }
+  }
+
+  Dialect dialect() const override { return Dialect::sqlite; }
+
+  void write(const std::function<void(Connection&)>& fn) override {
+    if (writer_thread_.load() == std::this_thread::get_id())
+      throw Error("sqlite: nested Database::write() on the same thread");
+    std::unique_lock<std::timed_mutex> lock(write_mu_, std::defer_lock);
+    if (!lock.try_lock_for(std::chrono::milliseconds(opt_.acquire_timeout_ms)))
+      throw TransientError("sqlite: timed out waiting for the writer connection");
+    writer_thread_ = std::this_thread::get_id();
+    struct Owner {
+      std::atomic<std::thread::id>& t;
+      ~Owner() { t = std::thread::id(); }
+    } owner{writer_thread_};
+    writer_->begin("BEGIN IMMEDIATE");
+    try {
+      fn(*writer_);
+    } catch (...) {
+      writer_->rollback();
+      throw;
+    }
+    writer_->commit();
+  }
+
+  void read(const std::function<void(Connection&)>& fn) override {
+    SqliteConnection* c = acquire_reader(std::chrono::milliseconds(opt_.acquire_timeout_ms));
+    struct Release {
+      SqliteDatabase* self;
+      SqliteConnection* c;
+      ~Release() { self->release_reader(c); }
+    } release{this, c};
+    c->begin("BEGIN");
+    try {
+      fn(*c);
+    } catch (...) {
+      c->rollback();
+      throw;
+    }
+    c->commit();
+  }
+
+  bool ping() noexcept override {
+    try {
+      SqliteConnection* c = acquire_reader(std::chrono::milliseconds(std::min(opt_.acquire_timeout_ms, 2000)));
+      struct Release {
+        SqliteDatabase* self;
+        SqliteConnection* c;
+        ~Release() { self->release_reader(c); }
+      } release{this, c};
+      return c->query("SELECT 1").size() == 1;
+    } catch (const std::exception& e) {
+      spdlog::warn("sqlite: ping failed: {}", e.what());
+      return false;
+    }
+  }
+
+ private:
+  SqliteConnection* acquire_reader(std::chrono::milliseconds timeout) {
+    std::unique_lock lk(pool_mu_);
+    if (!pool_cv_.wait_for(lk, timeout, [&] { return !free_.empty(); }))
+      throw TransientError("sqlite: timed out waiting for a reader connection");
+    SqliteConnection* c = free_.back();
+    free_.pop_back();
+    return c;
+  }
+  void release_reader(SqliteConnection* c) {
+    {
+      std::lock_guard lk(pool_mu_);
+      free_.push_back(c);
+    }
+    pool_cv_.notify_one();
+  }
+
+  PoolOptions opt_;
+  std::unique_ptr<SqliteConnection> writer_;
+  std::timed_mutex write_mu_;
+  std::atomic<std::thread::id> writer_thread_{};
+  std::vector<std::unique_ptr<SqliteConnection>> readers_;
+  std::vector<SqliteConnection*> free_;
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+};
+
+std::string memory_name() {
+  static std::atomic<uint64_t> counter{0};
+  std::random_device rd;
+  uint64_t r = (uint64_t{rd()} << 32) ^ rd();
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "file:/taskhub-%016llx-%llu?vfs=memdb", static_cast<unsigned long long>(r),
+                static_cast<unsigned long long>(counter.fetch_add(1)));
+  return buf;
+}
+
+}  // namespace
+
+std::unique_ptr<Database> open(const std::string& url, const PoolOptions& options) {
+  std::string_view u = url;
+  if (u == "sqlite::memory:" || u == "sqlite://:memory:") {
+    // A named memdb database: every connection of this Database sees the same data, with
+    // ordinary (rollback-journal) locking, and it disappears when the last connection closes.
+    return std::make_unique<SqliteDatabase>(memory_name(), true, options);
+  }
+  constexpr std::string_view prefix = "sqlite://";
+  if (u.rfind(prefix, 0) != 0 || u.size() == prefix.size())
+    throw Error("sqlite: expected sqlite:///absolute/path.db, sqlite://relative/path.db or sqlite::memory:");
+  std::string path(u.substr(prefix.size()));  // "/abs/path.db" or "relative/path.db"
+  if (path.rfind("file:", 0) == 0) path = "./" + path;  // never let a path be read as a URI
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) throw Error("sqlite: cannot create directory " + p.parent_path().string() + ": " + ec.message());
+  }
+  return std::make_unique<SqliteDatabase>(path, false, options);
+}
+
+StatementStats statement_stats(Connection& conn) {
+  auto* c = dynamic_cast<SqliteConnection*>(&conn);
+  if (!c) throw Error("statement_stats: not a SQLite connection");
+  return c->stats();
+}
+
+}  // namespace taskhub::sql::sqlite

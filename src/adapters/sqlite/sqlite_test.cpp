@@ -1,0 +1,152 @@
+// SQLite-specific behaviour (the shared behaviour is in adapters/sql_conformance_test.cpp).
+#include "adapters/sqlite/sqlite_database.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "adapters/sql_test_support.hpp"
+
+namespace taskhub::sql {
+namespace {
+
+class SqliteTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::make_temp_dir(); }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string dir_;
+};
+
+TEST_F(SqliteTest, AbsolutePathUsesWal) {
+  auto db = open_database("sqlite://" + dir_ + "/sub/dir/a.db");
+  EXPECT_EQ(db->dialect(), Dialect::sqlite);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/sub/dir/a.db"));
+  db->read([](Connection& c) {
+    EXPECT_EQ(c.query("PRAGMA journal_mode").first()->str(0), "wal");
+    EXPECT_EQ(c.query("PRAGMA foreign_keys").first()->i64(0), 1);
+    EXPECT_EQ(c.query("PRAGMA synchronous").first()->i64(0), 1);  // NORMAL
+  });
+}
+
+TEST_F(SqliteTest, RelativePathIsRelativeToCwd) {
+  auto old = std::filesystem::current_path();
+  std::filesystem::current_path(dir_);
+  {
+    auto db = open_database("sqlite://rel/x.db");
+    db->write([](Connection& c) { c.exec_script("CREATE TABLE t (x)"); });
+    auto db2 = open_database("sqlite://./rel/x.db");
+    EXPECT_TRUE(db2->read_value([](Connection& c) { return c.query("SELECT COUNT(*) FROM t").first()->i64(0); }) == 0);
+  }
+  std::filesystem::current_path(old);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/rel/x.db"));
+}
+
+TEST_F(SqliteTest, MemoryDatabasesArePrivate) {
+  auto a = open_database("sqlite::memory:");
+  auto b = open_database("sqlite::memory:");
+  a->write([](Connection& c) { c.exec_script("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);"); });
+  EXPECT_EQ(a->read_value([](Connection& c) { return c.query("SELECT x FROM t").first()->i64(0); }), 1);
+  EXPECT_THROW(b->read([](Connection& c) { c.query("SELECT x FROM t"); }), Error);
+}
+
+TEST_F(SqliteTest, ForeignKeysAreEnforced) {
+  auto db = open_database("sqlite://" + dir_ + "/fk.db");
+  db->write([](Connection& c) {
+    c.exec_script("CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE ch (id INTEGER PRIMARY KEY, "
+                  "p INTEGER REFERENCES p(id));");
+  });
+  EXPECT_THROW(db->write([](Connection& c) { c.exec("INSERT INTO ch (id, p) VALUES (1, 42)"); }), Error);
+}
+
+TEST_F(SqliteTest, StatementCacheReusesPreparedStatements) {
+  auto db = open_database("sqlite://" + dir_ + "/cache.db");
+  db->write([](Connection& c) {
+    c.exec_script("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    auto before = sqlite::statement_stats(c);
+    for (int i = 0; i < 100; ++i) c.exec("INSERT INTO t (id) VALUES (?)", {i});
+    auto after = sqlite::statement_stats(c);
+    EXPECT_EQ(after.prepared - before.prepared, 1u);
+    EXPECT_EQ(after.cache_hits - before.cache_hits, 99u);
+    for (int i = 0; i < 400; ++i) c.query("SELECT " + std::to_string(i));
+    EXPECT_LE(sqlite::statement_stats(c).cached, 256u);
+  });
+}
+
+TEST_F(SqliteTest, BusyWriterFromAnotherProcessIsTransient) {
+  sql::PoolOptions opt;
+  opt.busy_timeout_ms = 100;
+  auto a = open_database("sqlite://" + dir_ + "/busy.db", opt);
+  auto b = open_database("sqlite://" + dir_ + "/busy.db", opt);
+  a->write([](Connection& c) { c.exec_script("CREATE TABLE t (x)"); });
+  a->write([&](Connection&) {
+    // a holds the write lock; b (another "process") times out with a retryable error.
+    EXPECT_THROW(b->write([](Connection& c) { c.exec("INSERT INTO t VALUES (1)"); }), TransientError);
+  });
+}
+
+TEST_F(SqliteTest, ReaderPoolTimeoutIsTransient) {
+  sql::PoolOptions opt;
+  opt.readers = 1;
+  opt.acquire_timeout_ms = 50;
+  auto db = open_database("sqlite://" + dir_ + "/pool.db", opt);
+  db->read([&](Connection&) { EXPECT_THROW(db->read([](Connection&) {}), TransientError); });
+}
+
+TEST_F(SqliteTest, NestedWriteIsAnError) {
+  auto db = open_database("sqlite::memory:");
+  EXPECT_THROW(db->write([&](Connection&) { db->write([](Connection&) {}); }), Error);
+  db->write([](Connection& c) { c.query("SELECT 1"); });  // still usable
+}
+
+TEST_F(SqliteTest, MultipleStatementsNeedExecScript) {
+  auto db = open_database("sqlite::memory:");
+  EXPECT_THROW(db->write([](Connection& c) { c.query("SELECT 1; SELECT 2"); }), Error);
+}
+
+TEST(SqlUrl, UnknownSchemeDoesNotLeakCredentials) {
+  try {
+    open_database("mysql://user:hunter2@db/x");
+    FAIL();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_EQ(m.find("hunter2"), std::string::npos) << m;
+    EXPECT_NE(m.find("mysql"), std::string::npos) << m;
+  }
+  EXPECT_THROW(open_database(""), Error);
+  EXPECT_THROW(open_database("sqlite://"), Error);
+}
+
+TEST(SqlRow, Conversions) {
+  std::vector<Value> cells = {int64_t{5}, std::string("12"), std::string("t"), std::string("false"), 2.5,
+                              std::monostate{}, Blob{"ab"}, std::string("1.25"), int64_t{0}, true};
+  Row r(&cells);
+  EXPECT_EQ(r.i64(0), 5);
+  EXPECT_EQ(r.i64(1), 12);
+  EXPECT_TRUE(r.boolean(2));
+  EXPECT_FALSE(r.boolean(3));
+  EXPECT_EQ(r.f64(4), 2.5);
+  EXPECT_EQ(r.f64(0), 5.0);
+  EXPECT_EQ(r.f64(7), 1.25);
+  EXPECT_EQ(r.str(0), "5");
+  EXPECT_EQ(r.str(4), "2.5");
+  EXPECT_EQ(r.str(6), "ab");
+  EXPECT_FALSE(r.boolean(8));
+  EXPECT_TRUE(r.boolean(9));
+  EXPECT_TRUE(r.is_null(5));
+  EXPECT_THROW(r.i64(5), Error);
+  EXPECT_THROW(r.str(5), Error);
+  EXPECT_THROW(r.i64(2), Error);
+  EXPECT_THROW(r.i64(99), Error);
+  EXPECT_EQ(r.opt_i64(5), std::nullopt);
+  EXPECT_EQ(r.opt_i64(1), 12);
+  EXPECT_EQ(r.opt_str(5), std::nullopt);
+  EXPECT_STREQ(dialect_name(Dialect::postgres), "postgres");
+  EXPECT_STREQ(dialect_name(Dialect::sqlite), "sqlite");
+}
+
+}  // namespace
+}  // namespace taskhub::sql

@@ -1,0 +1,77 @@
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace taskhub {
+namespace {
+
+TEST(Config, DefaultsAreUsableInDevelopment) {
+  Config c = config_from_map({});
+  EXPECT_EQ(c.env, Environment::development);
+  EXPECT_EQ(c.port, 5000);
+  EXPECT_EQ(c.database_url, "sqlite://./data/taskhub.db");
+  EXPECT_GE(c.jwt_secret.size(), 32u);
+}
+
+TEST(Config, ProductionRefusesMissingSecret) {
+  try {
+    config_from_map({{"TASKHUB_ENV", "production"}});
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("JWT_SECRET_KEY"), std::string::npos);
+  }
+}
+
+TEST(Config, ProductionRefusesShortSecret) {
+  EXPECT_THROW(config_from_map({{"TASKHUB_ENV", "production"}, {"JWT_SECRET_KEY", std::string(31, 'x')}}),
+               std::runtime_error);
+}
+
+TEST(Config, ProductionRefusesTheDevelopmentDefault) {
+  Config dev = config_from_map({});
+  EXPECT_THROW(config_from_map({{"TASKHUB_ENV", "production"}, {"JWT_SECRET_KEY", dev.jwt_secret}}),
+               std::runtime_error);
+}
+
+TEST(Config, ProductionAcceptsLongRandomSecret) {
+  Config c = config_from_map({{"TASKHUB_ENV", "production"}, {"JWT_SECRET_KEY", std::string(48, 'k') + "Zq9"}});
+  EXPECT_TRUE(c.is_production());
+}
+
+TEST(Config, InvalidValuesNameTheVariable) {
+  try {
+    config_from_map({{"PORT", "eighty"}});
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("PORT"), std::string::npos);
+  }
+  EXPECT_THROW(config_from_map({{"TASKHUB_ENV", "prod"}}), std::runtime_error);
+  EXPECT_THROW(config_from_map({{"PORT", "70000"}}), std::runtime_error);
+}
+
+TEST(Config, ListsAndTrailingSlash) {
+  Config c = config_from_map({{"CORS_ORIGINS", " https://a.example, https://b.example ,"},
+                              {"PUBLIC_URL", "https://tasks.example.com/"}});
+  EXPECT_EQ(c.cors_origins, (std::vector<std::string>{"https://a.example", "https://b.example"}));
+  EXPECT_EQ(c.public_url, "https://tasks.example.com");
+}
+
+TEST(Config, DotenvParsing) {
+  std::string path = ::testing::TempDir() + "/taskhub_test.env";
+  {
+    std::ofstream out(path);
+    out << "# comment\n\nexport PORT=6000\nMAIL_FROM=\"taskhub <a@b.c>\"\nLOG_LEVEL='debug'\n";
+  }
+  auto m = read_dotenv(path);
+  EXPECT_EQ(m["PORT"], "6000");
+  EXPECT_EQ(m["MAIL_FROM"], "taskhub <a@b.c>");
+  EXPECT_EQ(m["LOG_LEVEL"], "debug");
+  std::remove(path.c_str());
+  EXPECT_TRUE(read_dotenv("/nonexistent/.env").empty());
+}
+
+}  // namespace
+}  // namespace taskhub

@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "core/ids.hpp"
+#include "core/json_input.hpp"
+#include "core/time.hpp"
+
+namespace taskhub {
+namespace {
+
+TEST(Uuid7, FormatVersionVariantAndOrder) {
+  std::string prev;
+  std::set<std::string> seen;
+  for (int i = 0; i < 10000; ++i) {
+    std::string id = new_uuid_v7();
+    ASSERT_TRUE(is_uuid(id)) << id;
+    EXPECT_EQ(id[14], '7');
+    EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
+    EXPECT_LT(prev, id);  // strictly increasing within a process
+    prev = id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 10000u);
+}
+
+TEST(Uuid7, IsUuidRejectsMalformed) {
+  EXPECT_FALSE(is_uuid(""));
+  EXPECT_FALSE(is_uuid("0190a0b0-0000-7000-8000-00000000000"));
+  EXPECT_FALSE(is_uuid("0190A0B0-0000-7000-8000-000000000000"));  // upper case is not canonical
+  EXPECT_FALSE(is_uuid("0190a0b0x0000-7000-8000-000000000000"));
+  EXPECT_TRUE(is_uuid("0190a0b0-0000-7000-8000-000000000000"));
+}
+
+TEST(RandomToken, LengthAndAlphabet) {
+  std::string t = random_token(32);
+  EXPECT_EQ(t.size(), 43u);
+  for (char c : t) EXPECT_TRUE(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') << t;
+  EXPECT_NE(random_token(), random_token());
+}
+
+TEST(Time, FormatAndParseRoundTrip) {
+  EXPECT_EQ(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_rfc3339_ms(1700000000123), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(parse_rfc3339_ms("2023-11-14T22:13:20.123Z"), 1700000000123);
+  EXPECT_EQ(parse_rfc3339_ms("2023-11-14T23:13:20.123+01:00"), 1700000000123);
+  EXPECT_EQ(parse_rfc3339_ms("2024-02-29T00:00:00Z"), 1709164800000);
+  EXPECT_FALSE(parse_rfc3339_ms("2023-02-29T00:00:00Z"));
+  EXPECT_FALSE(parse_rfc3339_ms("2023-11-14"));
+  EXPECT_FALSE(parse_rfc3339_ms("2023-11-14T22:13:20"));
+  EXPECT_FALSE(parse_rfc3339_ms("2023-13-14T22:13:20Z"));
+  EXPECT_FALSE(parse_rfc3339_ms("2023-11-14T22:13:20Zjunk"));
+}
+
+std::vector<std::string> fields_of(const ApiError& e) {
+  std::vector<std::string> out;
+  for (auto& f : e.errors()) out.push_back(f.field);
+  return out;
+}
+
+TEST(JsonInput, MalformedDeepAndInvalidUtf8AreBodyErrors) {
+  for (std::string body : {std::string("{"), std::string("[1]"), std::string(""), std::string("{\"a\":\"\xff\"}"),
+                           std::string(200, '[') + std::string(200, ']')}) {
+    try {
+      parse_json_object(body);
+      FAIL() << body;
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400);
+      EXPECT_EQ(fields_of(e), std::vector<std::string>{"body"});
+    }
+  }
+  std::string deep = "{\"a\":" + std::string(40, '[') + std::string(40, ']') + "}";
+  EXPECT_THROW(parse_json_object(deep), ApiError);
+}
+
+TEST(JsonInput, ReaderCollectsEveryFieldError) {
+  auto obj = parse_json_object(R"({"email": 5, "name": "", "extra": true, "n": 1000})");
+  ObjectReader r(obj, {"email", "name", "n", "missing"});
+  r.required_string("email", 1, 10);
+  r.required_string("name", 1, 10);
+  r.optional_int("n", 0, 10);
+  r.required_string("missing", 1, 10);
+  try {
+    r.finish();
+    FAIL();
+  } catch (const ApiError& e) {
+    auto f = fields_of(e);
+    std::set<std::string> got(f.begin(), f.end());
+    EXPECT_EQ(got, (std::set<std::string>{"extra", "email", "name", "n", "missing"}));
+  }
+}
+
+TEST(JsonInput, LengthsCountCodePointsAndControlCharsAreRefused) {
+  auto obj = parse_json_object(R"({"a": "héllo", "b": "x\u0001y"})");
+  ObjectReader r(obj, {"a", "b"});
+  EXPECT_EQ(r.required_string("a", 5, 5), "héllo");
+  r.optional_string("b", 0, 10);
+  EXPECT_FALSE(r.ok());
+}
+
+}  // namespace
+}  // namespace taskhub

@@ -1,0 +1,1095 @@
+// The HTTP server: Boost.Beast HTTP/1.1 + C++20 coroutines. The only file (with
+// asio_impl.cpp) that includes Beast/Asio headers; Asio and Beast are compiled separately
+// in asio_impl.cpp.
+//
+// One connection = one coroutine on its own strand:
+//   wait for the first byte (idle timeout) -> read the head (one deadline for the whole
+//   head) -> route -> body limit from the route -> read the body (body deadline) ->
+//   run middleware + handler (inline, or on the blocking pool and back) -> write.
+#include "http/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/file_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json.hpp>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/error.hpp"
+#include "core/ids.hpp"
+#include "core/time.hpp"
+
+namespace taskhub::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxTarget = 8 * 1024;
+constexpr const char* kCorsAllowHeaders = "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id";
+constexpr const char* kCorsExposeHeaders = "X-Request-Id, ETag, Location, Retry-After";
+constexpr const char* kDefaultCsp = "default-src 'none'; frame-ancestors 'none'";
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+bool valid_request_id(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-'))
+      return false;
+  return true;
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Strict percent-decoding of the path: invalid escapes and NUL are errors.
+bool decode_path(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      char d = static_cast<char>(h * 16 + l);
+      if (d == '\0') return false;
+      out.push_back(d);
+      i += 2;
+    } else if (c == '\0') {
+      return false;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out.append(sep);
+    out.append(s);
+  }
+  return out;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+const char* content_type_for(std::string_view path) {
+  if (ends_with(path, ".js")) return "text/javascript; charset=utf-8";
+  if (ends_with(path, ".css")) return "text/css; charset=utf-8";
+  if (ends_with(path, ".html")) return "text/html; charset=utf-8";
+  if (ends_with(path, ".json") || ends_with(path, ".map")) return "application/json";
+  if (ends_with(path, ".png")) return "image/png";
+  if (ends_with(path, ".svg")) return "image/svg+xml";
+  if (ends_with(path, ".woff2")) return "font/woff2";
+  if (ends_with(path, ".txt")) return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+// A trusted proxy entry: an exact address or a CIDR block.
+struct Network {
+  asio::ip::address_v6 addr;  // v4 mapped to v6
+  unsigned prefix = 128;
+};
+
+asio::ip::address_v6 to_v6(const asio::ip::address& a) {
+  return a.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()) : a.to_v6();
+}
+
+std::optional<Network> parse_network(std::string_view s) {
+  boost::system::error_code ec;
+  auto slash = s.find('/');
+  auto addr = asio::ip::make_address(std::string(trim(s.substr(0, slash))), ec);
+  if (ec) return std::nullopt;
+  Network n;
+  n.addr = to_v6(addr);
+  n.prefix = 128;
+  if (slash != std::string_view::npos) {
+    int p = 0;
+    try {
+      p = std::stoi(std::string(s.substr(slash + 1)));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    if (addr.is_v4()) p += 96;
+    if (p < 0 || p > 128) return std::nullopt;
+    n.prefix = static_cast<unsigned>(p);
+  }
+  return n;
+}
+
+bool in_network(const Network& n, const asio::ip::address_v6& a) {
+  auto x = n.addr.to_bytes(), y = a.to_bytes();
+  unsigned bits = n.prefix;
+  for (std::size_t i = 0; i < 16 && bits > 0; ++i) {
+    unsigned take = bits >= 8 ? 8 : bits;
+    unsigned char mask = static_cast<unsigned char>(0xFF << (8 - take));
+    if ((x[i] & mask) != (y[i] & mask)) return false;
+    bits -= take;
+  }
+  return true;
+}
+
+std::string escape_label(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string_view metric_method(std::string_view m) {
+  static constexpr std::array<std::string_view, 7> known = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  for (auto k : known)
+    if (k == m) return k;
+  return "OTHER";
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics: one entry per route template, created once; the hot path takes a shared lock to
+// find it, then updates atomics (histogram) and a tiny per-route mutex (method x status).
+
+constexpr std::array<double, 13> kBuckets = {.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5};
+
+struct RouteStats {
+  std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets{};  // last = +Inf only
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> sum_ns{0};
+  std::mutex mu;
+  struct Count {
+    std::string_view method;
+    int status;
+    uint64_t n;
+  };
+  std::vector<Count> counts;
+};
+
+class Metrics {
+ public:
+  void record(std::string_view route, std::string_view method, int status, std::chrono::nanoseconds elapsed) {
+    RouteStats& s = stats_for(route);
+    double secs = std::chrono::duration<double>(elapsed).count();
+    std::size_t b = 0;
+    while (b < kBuckets.size() && secs > kBuckets[b]) ++b;
+    s.buckets[b].fetch_add(1, std::memory_order_relaxed);
+    s.count.fetch_add(1, std::memory_order_relaxed);
+    s.sum_ns.fetch_add(static_cast<uint64_t>(elapsed.count()), std::memory_order_relaxed);
+    std::string_view m = metric_method(method);
+    std::lock_guard lk(s.mu);
+    for (auto& c : s.counts)
+      if (c.status == status && c.method == m) {
+        ++c.n;
+        return;
+      }
+    s.counts.push_back({m, status, 1});
+  }
+
+  std::string text(int64_t in_flight, int64_t connections) const {
+    std::string out;
+    out.reserve(4096);
+    std::vector<std::pair<std::string, RouteStats*>> all;
+    {
+      std::shared_lock lk(mu_);
+      for (const auto& [k, v] : routes_) all.emplace_back(k, v.get());
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    out += "# HELP taskhub_http_requests_total HTTP requests by method, route template and status.\n";
+    out += "# TYPE taskhub_http_requests_total counter\n";
+    for (auto& [route, s] : all) {
+      std::vector<RouteStats::Count> counts;
+      {
+        std::lock_guard lk(s->mu);
+        counts = s->counts;
+      }
+      std::string r = escape_label(route);
+      for (const auto& c : counts)
+        out += "taskhub_http_requests_total{method=\"" + std::string(c.method) + "\",route=\"" + r + "\",status=\"" +
+               std::to_string(c.status) + "\"} " + std::to_string(c.n) + "\n";
+    }
+    out += "# HELP taskhub_http_request_duration_seconds HTTP request latency by route template.\n";
+    out += "# TYPE taskhub_http_request_duration_seconds histogram\n";
+    for (auto& [route, s] : all) {
+      std::string r = escape_label(route);
+      uint64_t cumulative = 0;
+      for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+        cumulative += s->buckets[i].load(std::memory_order_relaxed);
+        out += "taskhub_http_request_duration_seconds_bucket{route=\"" + r + "\",le=\"" + format_le(kBuckets[i]) +
+               "\"} " + std::to_string(cumulative) + "\n";
+      }
+      cumulative += s->buckets[kBuckets.size()].load(std::memory_order_relaxed);
+      out += "taskhub_http_request_duration_seconds_bucket{route=\"" + r + "\",le=\"+Inf\"} " +
+             std::to_string(cumulative) + "\n";
+      char sum[64];
+      std::snprintf(sum, sizeof sum, "%.9g", static_cast<double>(s->sum_ns.load(std::memory_order_relaxed)) / 1e9);
+      out += "taskhub_http_request_duration_seconds_sum{route=\"" + r + "\"} " + sum + "\n";
+      out += "taskhub_http_request_duration_seconds_count{route=\"" + r + "\"} " +
+             std::to_string(s->count.load(std::memory_order_relaxed)) + "\n";
+    }
+    out += "# HELP taskhub_http_requests_in_flight HTTP requests being processed.\n";
+    out += "# TYPE taskhub_http_requests_in_flight gauge\n";
+    out += "taskhub_http_requests_in_flight " + std::to_string(in_flight) + "\n";
+    out += "# HELP taskhub_http_connections Open HTTP connections.\n";
+    out += "# TYPE taskhub_http_connections gauge\n";
+    out += "taskhub_http_connections " + std::to_string(connections) + "\n";
+    return out;
+  }
+
+ private:
+  static std::string format_le(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+  }
+
+  RouteStats& stats_for(std::string_view route) {
+    {
+      std::shared_lock lk(mu_);
+      auto it = routes_.find(route);
+      if (it != routes_.end()) return *it->second;
+    }
+    std::unique_lock lk(mu_);
+    auto& slot = routes_[std::string(route)];
+    if (!slot) slot = std::make_unique<RouteStats>();
+    return *slot;
+  }
+
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<RouteStats>, Hash, std::equal_to<>> routes_;
+};
+
+// Runs fn() on the pool and resumes the awaiting coroutine on its own executor (strand)
+// with the result. The work guard keeps the io_context running meanwhile (during shutdown
+// the acceptor is gone and an in-flight handler may be the only work left).
+// Not a coroutine itself (GCC 12 mishandles lambda temporaries inside co_await expressions).
+template <class T, class F>
+asio::awaitable<T> run_on_pool(asio::thread_pool& pool, F fn) {
+  return asio::async_initiate<const asio::use_awaitable_t<>, void(T)>(
+      [&pool](auto handler, F f) mutable {
+        auto ex = asio::get_associated_executor(handler);
+        auto work = asio::make_work_guard(ex);
+        asio::post(pool, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+          T result = f();
+          auto ex2 = work.get_executor();
+          asio::post(ex2, [handler = std::move(handler), result = std::move(result)]() mutable {
+            std::move(handler)(std::move(result));
+          });
+          work.reset();
+        });
+      },
+      asio::use_awaitable, std::move(fn));
+}
+
+// Per-connection state shared with the shutdown code (which runs on the connection's strand).
+struct ConnState {
+  beast::tcp_stream* stream = nullptr;  // valid while open (touched only on the strand)
+  bool idle = true;                     // waiting for the next request: may be closed at shutdown
+  bool open = true;
+};
+
+}  // namespace
+
+// =========================================================================================
+
+struct Server::Impl {
+  ServerOptions opt;
+  Router& router;
+  Authenticator authenticator;
+  std::vector<Network> trusted;
+  bool cors_any = false;
+  std::shared_ptr<spdlog::logger> access_log;
+
+  Metrics metrics;
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<int64_t> connections{0};
+
+  std::mutex mu;  // guards the fields below and conns
+  std::condition_variable cv;
+  bool started = false;
+  bool stop_requested = false;
+  bool finished = false;
+  std::atomic<bool> stopping{false};
+  std::list<std::pair<asio::any_io_executor, std::shared_ptr<ConnState>>> conns;
+
+  std::unique_ptr<asio::thread_pool> pool;
+  std::vector<std::thread> io_threads;
+  unsigned short bound_port = 0;
+  // Declared last: destroyed first, together with any coroutine frames still queued in it,
+  // while the members above are still alive.
+  asio::io_context ioc;
+  // The acceptor and the signal set live on one strand (accept loop, shutdown, signals).
+  std::optional<asio::strand<asio::io_context::executor_type>> accept_strand;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::signal_set> signals;
+
+  Impl(ServerOptions o, Router& r)
+      : opt(std::move(o)),
+        router(r),
+        ioc(opt.io_threads > 0 ? opt.io_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {
+    for (const auto& p : opt.trusted_proxies) {
+      if (auto n = parse_network(p))
+        trusted.push_back(*n);
+      else
+        spdlog::warn("ignoring invalid trusted proxy '{}'", p);
+    }
+    for (const auto& o2 : opt.cors_origins)
+      if (o2 == "*") cors_any = true;
+  }
+
+  // ---- lifecycle
+
+  void request_stop() {
+    {
+      std::lock_guard lk(mu);
+      if (stop_requested || !started) {
+        stop_requested = true;
+        cv.notify_all();
+        return;
+      }
+      stop_requested = true;
+    }
+    stopping.store(true);
+    asio::post(*accept_strand, [this] {
+      boost::system::error_code ec;
+      if (acceptor) acceptor->close(ec);
+      if (signals) signals->cancel(ec);
+    });
+    close_connections(/*force=*/false);
+    cv.notify_all();
+  }
+
+  void close_connections(bool force) {
+    std::lock_guard lk(mu);
+    for (auto& [ex, st] : conns) {
+      asio::post(ex, [st = st, force] {
+        if (st->open && st->stream && (force || st->idle)) {
+          boost::system::error_code ec;
+          st->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+          st->stream->socket().close(ec);
+        }
+      });
+    }
+  }
+
+  void wait() {
+    {
+      std::unique_lock lk(mu);
+      cv.wait(lk, [&] { return stop_requested; });
+      if (finished || !started) return;
+    }
+    auto deadline = Clock::now() + opt.shutdown_grace;
+    {
+      std::unique_lock lk(mu);
+      cv.wait_until(lk, deadline, [&] { return conns.empty(); });
+    }
+    if (!conns_empty()) {
+      spdlog::warn("shutdown grace period over: closing {} connection(s)", connections.load());
+      close_connections(/*force=*/true);
+      std::unique_lock lk(mu);
+      cv.wait_for(lk, std::chrono::seconds(1), [&] { return conns.empty(); });
+    }
+    ioc.stop();
+    for (auto& t : io_threads)
+      if (t.joinable()) t.join();
+    io_threads.clear();
+    pool->join();
+    std::lock_guard lk(mu);
+    finished = true;
+  }
+
+  bool conns_empty() {
+    std::lock_guard lk(mu);
+    return conns.empty();
+  }
+
+  // ---- accept loop
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, sock] = co_await acceptor->async_accept(asio::make_strand(ioc), kTok);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor->is_open() || stopping.load()) co_return;
+        // EMFILE and friends: back off a little instead of spinning.
+        spdlog::warn("accept failed: {}", ec.message());
+        asio::steady_timer t(ioc, std::chrono::milliseconds(50));
+        co_await t.async_wait(kTok);
+        continue;
+      }
+      if (stopping.load()) co_return;
+      if (static_cast<std::size_t>(connections.load(std::memory_order_relaxed)) >= opt.max_connections) {
+        asio::co_spawn(sock.get_executor(), reject_busy(std::move(sock)), asio::detached);
+        continue;
+      }
+      auto ex = sock.get_executor();
+      asio::co_spawn(ex, session(std::move(sock)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> reject_busy(tcp::socket sock) {
+    static const std::string kBusy = [] {
+      std::string body =
+          "{\"type\":\"urn:taskhub:problem:unavailable\",\"title\":\"Service Unavailable\",\"status\":503,"
+          "\"detail\":\"Too many connections.\"}";
+      return "HTTP/1.1 503 Service Unavailable\r\nServer: taskhub\r\nContent-Type: application/problem+json\r\n"
+             "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    beast::tcp_stream stream(std::move(sock));
+    stream.expires_after(std::chrono::seconds(1));
+    co_await asio::async_write(stream, asio::buffer(kBusy.data(), kBusy.size()), kTok);
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+  // ---- one connection
+
+  struct ConnGuard {
+    Impl& s;
+    std::list<std::pair<asio::any_io_executor, std::shared_ptr<ConnState>>>::iterator it;
+    std::shared_ptr<ConnState> st;
+    ConnGuard(Impl& server, asio::any_io_executor ex, beast::tcp_stream* stream) : s(server) {
+      st = std::make_shared<ConnState>();
+      st->stream = stream;
+      s.connections.fetch_add(1, std::memory_order_relaxed);
+      std::lock_guard lk(s.mu);
+      it = s.conns.emplace(s.conns.end(), std::move(ex), st);
+    }
+    ~ConnGuard() {
+      st->open = false;
+      st->stream = nullptr;
+      s.connections.fetch_sub(1, std::memory_order_relaxed);
+      std::lock_guard lk(s.mu);
+      s.conns.erase(it);
+      if (s.stop_requested) s.cv.notify_all();
+    }
+  };
+
+  struct Peer {
+    std::string text;  // peer IP as text
+    bool trusted = false;  // in trusted_proxies: X-Forwarded-For is believed
+  };
+
+  Peer peer_of(const tcp::socket& sock) const {
+    Peer p;
+    boost::system::error_code ec;
+    auto ep = sock.remote_endpoint(ec);
+    if (ec) return p;
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    p.text = addr.to_string();
+    if (!trusted.empty()) {
+      auto v6 = to_v6(addr);
+      p.trusted = std::any_of(trusted.begin(), trusted.end(), [&](const Network& n) { return in_network(n, v6); });
+    }
+    return p;
+  }
+
+  // The client address: the peer, or the last X-Forwarded-For hop when the peer is a trusted proxy.
+  static std::string client_address(const Peer& peer, const bhttp::fields* fields) {
+    if (peer.trusted && fields) {
+      auto it = fields->find("X-Forwarded-For");
+      if (it != fields->end()) {
+        std::string_view xff(it->value().data(), it->value().size());
+        auto comma = xff.rfind(',');
+        std::string_view last = trim(comma == std::string_view::npos ? xff : xff.substr(comma + 1));
+        boost::system::error_code ec;
+        auto a = asio::ip::make_address(std::string(last), ec);
+        if (!ec) return a.to_string();
+      }
+    }
+    return peer.text;
+  }
+
+  // Writes a response. Returns false when the connection must be closed.
+  template <class Body>
+  asio::awaitable<bool> write_message(beast::tcp_stream& stream, bhttp::response<Body>& res) {
+    stream.expires_after(opt.write_timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream, res, kTok);
+    (void)n;
+    co_return !ec;
+  }
+
+  struct Outcome {
+    Response res;
+    std::size_t bytes_out = 0;
+  };
+
+  asio::awaitable<void> session(tcp::socket sock) {
+    beast::tcp_stream stream(std::move(sock));
+    auto ex = stream.get_executor();
+    ConnGuard guard(*this, ex, &stream);
+    const Peer peer = peer_of(stream.socket());
+    auto& st = *guard.st;
+    beast::flat_buffer buffer;
+    bool first = true;
+    bool linger = false;  // answered an error and closing while request bytes may be pending
+    auto accepted_at = Clock::now();
+    try {
+      for (;;) {
+        if (stopping.load()) break;
+        // 1. Wait for the first byte of a request (idle), unless one is already buffered.
+        st.idle = true;
+        Clock::time_point head_deadline;
+        if (buffer.size() == 0) {
+          stream.expires_after(first ? opt.header_timeout : opt.idle_timeout);
+          auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTok);
+          if (ec) break;
+          buffer.commit(n);
+          head_deadline = (first ? accepted_at : Clock::now()) + opt.header_timeout;
+        } else {
+          head_deadline = Clock::now() + opt.header_timeout;
+        }
+        st.idle = false;
+        first = false;
+
+        // 2. The head, with one deadline for all of it (a byte-a-second client is dropped).
+        bhttp::request_parser<bhttp::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opt.max_header_bytes, UINT32_MAX)));
+        parser.body_limit(boost::none);  // checked below, once the route is known
+        stream.expires_at(head_deadline);
+        auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTok);
+        (void)hn;
+        auto started_at = Clock::now();
+        if (hec) {
+          if (hec == bhttp::error::header_limit) {
+            co_await write_early_error(stream, 431, "header-too-large", "The request head is too large.", "",
+                                       started_at);
+            linger = true;
+          } else if (hec == beast::error::timeout || hec == bhttp::error::end_of_stream ||
+                     hec == asio::error::eof || hec == asio::error::operation_aborted ||
+                     hec == asio::error::connection_reset) {
+            // Dropped: nothing useful to answer.
+          } else {
+            co_await write_early_error(stream, 400, "bad-request", "The request could not be parsed.", "", started_at);
+            linger = true;
+          }
+          break;
+        }
+        if (!co_await handle_request(stream, buffer, parser, peer, started_at, linger)) break;
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("connection error: {}", e.what());
+    }
+    boost::system::error_code ec;
+    if (linger && stream.socket().is_open()) {
+      // Lingering close: stop sending, then drain what the client still sends for a moment,
+      // so the kernel does not reset the connection before the client read our answer.
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      stream.expires_after(std::chrono::milliseconds(500));
+      std::array<char, 8192> junk;
+      std::size_t total = 0;
+      while (total < (1u << 20)) {
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(junk), kTok);
+        if (rec) break;
+        total += n;
+      }
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream.socket().close(ec);
+  }
+
+  // A problem answered before there is a Request (then the connection closes).
+  asio::awaitable<void> write_early_error(beast::tcp_stream& stream, int status, std::string_view code,
+                                          std::string_view detail, std::string_view path, Clock::time_point t0) {
+    std::string rid = new_uuid_v7();
+    Response r = problem_response(status, code, detail, rid, {}, path);
+    Request req;
+    req.request_id = rid;
+    req.method = "-";
+    req.path = std::string(path);
+    req.remote_addr = peer_of(stream.socket()).text;
+    finish_headers(req, r);
+    bhttp::response<bhttp::string_body> res;
+    res.version(11);
+    res.result(static_cast<unsigned>(status));
+    for (const auto& [k, v] : r.headers.items()) res.insert(k, v);
+    res.body() = std::move(r.body);
+    res.keep_alive(false);
+    res.prepare_payload();
+    co_await write_message(stream, res);
+    record(req, status, t0, res.body().size());
+  }
+
+  // Reads the body, runs the request, writes the answer. Returns false to close.
+  asio::awaitable<bool> handle_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                       bhttp::request_parser<bhttp::string_body>& parser, const Peer& peer,
+                                       Clock::time_point t0, bool& linger) {
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    struct InFlight {
+      std::atomic<int64_t>& n;
+      ~InFlight() { n.fetch_sub(1, std::memory_order_relaxed); }
+    } in_flight_guard{in_flight};
+
+    auto& head = parser.get();
+    Request req;
+    req.method = std::string(head.method_string());
+    req.target = std::string(head.target());
+    req.remote_addr = client_address(peer, &head.base());
+    {
+      auto it = head.find("X-Request-Id");
+      std::string_view incoming = it != head.end() ? std::string_view(it->value().data(), it->value().size()) : "";
+      req.request_id = valid_request_id(incoming) ? std::string(incoming) : new_uuid_v7();
+    }
+    bool keep_alive = head.keep_alive();
+
+    // Target -> path + query.
+    std::optional<Response> early;
+    bool close_after = false;
+    if (req.target.size() > kMaxTarget) {
+      early = problem_response(414, "uri-too-long", "The request target is too long.", req.request_id, {}, "");
+      close_after = true;
+    } else {
+      std::string_view t = req.target;
+      auto q = t.find('?');
+      std::string_view raw_path = t.substr(0, q);
+      if (q != std::string_view::npos) req.query = std::string(t.substr(q + 1));
+      auto hash = req.query.find('#');
+      if (hash != std::string::npos) req.query.resize(hash);
+      if (raw_path.empty() || raw_path.front() != '/' || !decode_path(raw_path, req.path)) {
+        req.path.clear();
+        early = problem_response(400, "bad-request", "The request path is invalid.", req.request_id, {}, "");
+        close_after = true;
+      }
+    }
+
+    RouteMatch match;
+    if (!early) {
+      match = router.match(req.method, req.path);
+      if (match.route) req.route = match.route->path_template;  // for logs and metrics, even on 413
+      std::size_t limit = match.route ? match.route->options.max_body : router.max_body_for(req.method, req.path);
+      auto len = parser.content_length();
+      if (len && *len > limit) {
+        early = problem_response(413, "body-too-large",
+                                 "The request body is larger than " + std::to_string(limit) + " bytes.",
+                                 req.request_id, {}, req.path);
+        close_after = true;  // the body was not read
+      } else if (!parser.is_done()) {
+        // 100-continue: tell the client to send the body we are willing to read.
+        auto expect = head.find(bhttp::field::expect);
+        if (expect != head.end() && beast::iequals(expect->value(), "100-continue")) {
+          bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+          cont.set(bhttp::field::server, "taskhub");
+          if (!co_await write_message(stream, cont)) co_return false;
+        }
+        parser.body_limit(static_cast<std::uint64_t>(limit));
+        stream.expires_after(opt.body_timeout);
+        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTok);
+        (void)bn;
+        if (bec == bhttp::error::body_limit) {
+          early = problem_response(413, "body-too-large",
+                                   "The request body is larger than " + std::to_string(limit) + " bytes.",
+                                   req.request_id, {}, req.path);
+          close_after = true;
+        } else if (bec) {
+          if (bec != beast::error::timeout && bec != asio::error::eof && bec != bhttp::error::end_of_stream &&
+              bec != asio::error::operation_aborted && bec != asio::error::connection_reset) {
+            early = problem_response(400, "bad-request", "The request body could not be read.", req.request_id, {},
+                                     req.path);
+            close_after = true;
+          } else {
+            co_return false;
+          }
+        }
+      }
+    }
+
+    for (const auto& f : head) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+    if (!early) req.body = std::move(head.body());
+
+    Response res;
+    if (early) {
+      res = std::move(*early);
+    } else {
+      res = co_await dispatch(req, match);
+    }
+
+    if (close_after) linger = true;
+    co_return co_await respond(stream, req, res, keep_alive && !close_after, head.version(), t0);
+  }
+
+  // Routing, CORS preflight, authentication and the handler.
+  asio::awaitable<Response> dispatch(Request& req, const RouteMatch& match) {
+    if (match.allowed.empty())
+      co_return problem_response(404, "not-found", "No resource at this path.", req.request_id, {}, req.path);
+
+    bool explicit_options = match.route && match.route->method == "OPTIONS";
+    if (req.method == "OPTIONS" && (!explicit_options || req.headers.has("Access-Control-Request-Method"))) {
+      Response r = Response::no_content();
+      r.headers.set("Allow", join(match.allowed, ", "));
+      std::string_view origin = req.header("Origin");
+      if (!origin.empty() && req.headers.has("Access-Control-Request-Method") && origin_allowed(origin)) {
+        r.headers.set("Access-Control-Allow-Methods", join(match.allowed, ", "));
+        r.headers.set("Access-Control-Allow-Headers", kCorsAllowHeaders);
+        r.headers.set("Access-Control-Max-Age", "600");
+      }
+      co_return r;
+    }
+    if (!match.route) {
+      Response r = problem_response(405, "method-not-allowed", "This method is not allowed on this resource.",
+                                    req.request_id, {}, req.path);
+      r.headers.set("Allow", join(match.allowed, ", "));
+      co_return r;
+    }
+
+    const Route& route = *match.route;
+    req.route = route.path_template;
+    req.path_params = match.params;
+
+    std::string token;
+    if (route.options.auth != Auth::none) {
+      std::string_view authz = req.header("Authorization");
+      if (authz.size() > 7 && beast::iequals(authz.substr(0, 7), "Bearer ")) token = std::string(trim(authz.substr(7)));
+    }
+    bool needs_auth_call = !token.empty() && authenticator;
+    if (route.options.inline_handler && !needs_auth_call && route.options.auth != Auth::required) {
+      co_return run_handler(route, req, token);
+    }
+    if (route.options.auth == Auth::required && token.empty()) {
+      co_return run_handler(route, req, token);  // answers 401 without any blocking work
+    }
+    // One hop to the pool: authentication + handler in the same task. The task is a named
+    // object, not a temporary inside the co_await expression (GCC 12 coroutine bugs).
+    struct Task {
+      Impl* self;
+      const Route* route;
+      Request* req;
+      std::string token;
+      Response operator()() { return self->run_handler(*route, *req, token); }
+    };
+    Task task{this, &route, &req, std::move(token)};
+    auto pending = run_on_pool<Response>(*pool, std::move(task));
+    Response res = co_await std::move(pending);
+    co_return res;
+  }
+
+  // Authentication middleware + handler + error mapping. Never throws.
+  Response run_handler(const Route& route, Request& req, const std::string& token) {
+    try {
+      if (route.options.auth != Auth::none) {
+        if (!token.empty() && authenticator) req.principal = authenticator(token);
+        if (!req.principal && route.options.auth == Auth::required) {
+          throw taskhub::unauthorized(token.empty() ? "Authentication is required."
+                                                    : "The access token is invalid or expired.");
+        }
+        if (req.principal && !req.principal->can_write && req.method != "GET" && req.method != "HEAD" &&
+            req.method != "OPTIONS" && !route.options.read_scope_ok) {
+          throw ApiError(403, "insufficient-scope", "This API token has read-only scope.");
+        }
+      }
+      return route.handler(req);
+    } catch (const ApiError& e) {
+      std::vector<std::pair<std::string, std::string>> errs;
+      errs.reserve(e.errors().size());
+      for (const auto& fe : e.errors()) errs.emplace_back(fe.field, fe.message);
+      Response r = problem_response(e.status(), e.code(), e.detail(), req.request_id, errs, req.path);
+      for (const auto& [k, v] : e.headers()) r.headers.set(k, v);
+      if (e.status() == 401 && !r.headers.has("WWW-Authenticate")) r.headers.set("WWW-Authenticate", "Bearer");
+      return r;
+    } catch (const std::exception& e) {
+      spdlog::error("request {} {} {} failed: {}", req.request_id, req.method, req.path, e.what());
+    } catch (...) {
+      spdlog::error("request {} {} {} failed with a non-standard exception", req.request_id, req.method, req.path);
+    }
+    return problem_response(500, "internal", "An internal error occurred.", req.request_id, {}, req.path);
+  }
+
+  bool origin_allowed(std::string_view origin) const {
+    if (cors_any) return true;
+    for (const auto& o : opt.cors_origins)
+      if (o == origin) return true;
+    return false;
+  }
+
+  // Security, CORS and id headers on every answer.
+  void finish_headers(const Request& req, Response& r) const {
+    auto& h = r.headers;
+    h.set("Server", "taskhub");
+    h.set("X-Request-Id", req.request_id);
+    h.set("X-Content-Type-Options", "nosniff");
+    h.set("Referrer-Policy", "no-referrer");
+    h.set("X-Frame-Options", "DENY");
+    if (!h.has("Content-Security-Policy")) h.set("Content-Security-Policy", kDefaultCsp);
+    if (!h.has("Cache-Control") && req.path.rfind("/api/", 0) == 0 && r.file_path.empty()) {
+      std::string_view ct = h.get("Content-Type");
+      if (ct.find("json") != std::string_view::npos || ct.empty()) h.set("Cache-Control", "no-store");
+    }
+    std::string_view origin = req.header("Origin");
+    if (!origin.empty() && origin_allowed(origin)) {
+      if (cors_any) {
+        h.set("Access-Control-Allow-Origin", "*");
+      } else {
+        h.set("Access-Control-Allow-Origin", std::string(origin));
+        h.add("Vary", "Origin");
+        if (opt.cors_allow_credentials) h.set("Access-Control-Allow-Credentials", "true");
+      }
+      if (!req.headers.has("Access-Control-Request-Method")) h.set("Access-Control-Expose-Headers", kCorsExposeHeaders);
+    }
+  }
+
+  // Problem bodies built by handlers may lack instance: add it (error path only).
+  static void complete_problem(const Request& req, Response& r) {
+    if (r.headers.get("Content-Type").rfind("application/problem+json", 0) != 0) return;
+    if ((req.path.empty() || r.body.find("\"instance\"") != std::string::npos) &&
+        r.body.find("\"request_id\"") != std::string::npos)
+      return;
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.body, ec);
+    if (ec || !v.is_object()) return;
+    auto& o = v.as_object();
+    if (!o.contains("instance") && !req.path.empty()) o["instance"] = req.path;
+    if (!o.contains("request_id")) o["request_id"] = req.request_id;
+    r.body = boost::json::serialize(o);
+  }
+
+  asio::awaitable<bool> respond(beast::tcp_stream& stream, Request& req, Response& r, bool keep_alive,
+                                unsigned version, Clock::time_point t0) {
+    if (r.status >= 400) complete_problem(req, r);
+    finish_headers(req, r);
+    bool head_only = req.method == "HEAD";
+    bool stopping_now = stopping.load();
+    keep_alive = keep_alive && !stopping_now;
+    std::size_t bytes = 0;
+    bool ok = true;
+
+    auto fill = [&](auto& res) {
+      res.version(version == 10 ? 10 : 11);  // HTTP/1.0 clients get "Connection: keep-alive"
+      res.result(static_cast<unsigned>(r.status));
+      for (const auto& [k, v] : r.headers.items()) res.insert(k, v);
+      res.keep_alive(keep_alive);
+    };
+
+    if (!r.file_path.empty()) {
+      bhttp::file_body::value_type file;
+      beast::error_code ec;
+      file.open(r.file_path.c_str(), beast::file_mode::scan, ec);
+      if (ec) {
+        Response nf = problem_response(404, "not-found", "No resource at this path.", req.request_id, {}, req.path);
+        finish_headers(req, nf);
+        r = std::move(nf);
+      } else {
+        if (!r.headers.has("Content-Type")) r.headers.set("Content-Type", content_type_for(r.file_path));
+        std::uint64_t size = file.size();
+        if (head_only) {
+          bhttp::response<bhttp::empty_body> res;
+          fill(res);
+          res.content_length(size);
+          ok = co_await write_message(stream, res);
+        } else {
+          bhttp::response<bhttp::file_body> res;
+          fill(res);
+          res.body() = std::move(file);
+          res.prepare_payload();
+          ok = co_await write_message(stream, res);
+          bytes = size;
+        }
+        record(req, r.status, t0, bytes);
+        co_return ok && keep_alive;
+      }
+    }
+
+    if (head_only || r.status == 204 || r.status == 304) {
+      bhttp::response<bhttp::empty_body> res;
+      fill(res);
+      if (r.status != 204 && r.status != 304) res.content_length(r.body.size());
+      ok = co_await write_message(stream, res);
+    } else {
+      bhttp::response<bhttp::string_body> res;
+      fill(res);
+      bytes = r.body.size();
+      res.body() = std::move(r.body);
+      res.prepare_payload();
+      ok = co_await write_message(stream, res);
+    }
+    record(req, r.status, t0, bytes);
+    co_return ok && keep_alive;
+  }
+
+  void record(const Request& req, int status, Clock::time_point t0, std::size_t bytes_out) {
+    auto elapsed = Clock::now() - t0;
+    const std::string_view route = req.route.empty() ? std::string_view("unmatched") : std::string_view(req.route);
+    metrics.record(route, req.method, status, std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed));
+    if (access_log && access_log->should_log(spdlog::level::info)) {
+      auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+      // Strings go through boost::json for correct escaping; the duration is formatted by
+      // hand so it reads 0.081 rather than 8.1E-2.
+      std::string line;
+      line.reserve(320);
+      auto field = [&](const char* key, std::string_view v) {
+        line += line.empty() ? "{\"" : ",\"";
+        line += key;
+        line += "\":";
+        line += boost::json::serialize(boost::json::string_view(v.data(), v.size()));
+      };
+      field("time", format_rfc3339_ms(now_ms));
+      field("method", req.method);
+      field("route", route);
+      field("path", req.path);
+      char num[64];
+      std::snprintf(num, sizeof num, ",\"status\":%d,\"duration_ms\":%.3f", status,
+                    std::chrono::duration<double, std::milli>(elapsed).count());
+      line += num;
+      field("request_id", req.request_id);
+      if (req.principal)
+        field("user_id", req.principal->user_id);
+      else
+        line += ",\"user_id\":null";
+      field("remote", req.remote_addr);
+      line += ",\"bytes_out\":" + std::to_string(bytes_out) + "}";
+      access_log->info(line);
+    }
+  }
+};
+
+// =========================================================================================
+
+Server::Server(ServerOptions options, Router& router) : impl_(std::make_unique<Impl>(std::move(options), router)) {}
+
+Server::~Server() {
+  if (!impl_) return;
+  bool started;
+  {
+    std::lock_guard lk(impl_->mu);
+    started = impl_->started && !impl_->finished;
+  }
+  if (started) {
+    impl_->request_stop();
+    impl_->wait();
+  } else if (impl_->pool) {
+    impl_->pool->join();
+  }
+}
+
+void Server::set_authenticator(Authenticator auth) { impl_->authenticator = std::move(auth); }
+
+void Server::start() {
+  auto& s = *impl_;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  int io_n = s.opt.io_threads > 0 ? s.opt.io_threads : static_cast<int>(cores);
+  int pool_n = s.opt.blocking_threads > 0 ? s.opt.blocking_threads : static_cast<int>(std::max(4u, 4 * cores));
+  s.access_log = spdlog::get("access");
+
+  auto addr = asio::ip::make_address(s.opt.bind_address);
+  tcp::endpoint ep(addr, s.opt.port);
+  s.accept_strand.emplace(asio::make_strand(s.ioc));
+  s.acceptor.emplace(*s.accept_strand);
+  s.acceptor->open(ep.protocol());
+  s.acceptor->set_option(asio::socket_base::reuse_address(true));
+  s.acceptor->bind(ep);
+  s.acceptor->listen(asio::socket_base::max_listen_connections);
+  s.bound_port = s.acceptor->local_endpoint().port();
+
+  if (!s.pool) s.pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(pool_n));
+  s.signals.emplace(*s.accept_strand, SIGINT, SIGTERM);
+  s.signals->async_wait([&s](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {} received: shutting down", sig);
+    s.request_stop();
+  });
+  {
+    std::lock_guard lk(s.mu);
+    s.started = true;
+  }
+  asio::co_spawn(*s.accept_strand, s.accept_loop(), asio::detached);
+  s.io_threads.reserve(static_cast<std::size_t>(io_n));
+  for (int i = 0; i < io_n; ++i) {
+    s.io_threads.emplace_back([&s] {
+      for (;;) {
+        try {
+          s.ioc.run();
+          break;
+        } catch (const std::exception& e) {
+          spdlog::error("I/O thread: unhandled exception: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+unsigned short Server::port() const { return impl_->bound_port; }
+
+void Server::wait() { impl_->wait(); }
+
+void Server::stop() { impl_->request_stop(); }
+
+void Server::post_blocking(std::function<void()> fn) {
+  if (!impl_->pool) {
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    int pool_n =
+        impl_->opt.blocking_threads > 0 ? impl_->opt.blocking_threads : static_cast<int>(std::max(4u, 4 * cores));
+    impl_->pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(pool_n));
+  }
+  asio::post(*impl_->pool, [fn = std::move(fn)] {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      spdlog::error("background task failed: {}", e.what());
+    }
+  });
+}
+
+std::string Server::metrics_text() const {
+  return impl_->metrics.text(impl_->in_flight.load(std::memory_order_relaxed),
+                             impl_->connections.load(std::memory_order_relaxed));
+}
+
+}  // namespace taskhub::http

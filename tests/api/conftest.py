@@ -1,0 +1,156 @@
+"""Fixtures for the black-box API suite.
+
+Environment:
+  TASKHUB_BIN       the binary under test (default: build/taskhub)
+  TASKHUB_TEST_DB   sqlite (default) or postgres: postgres starts a throwaway PostgreSQL 15
+                    cluster (tests/api/pg_cluster.py) and gives every server a fresh database
+  TASKHUB_TEST_KEEP 1 keeps server working directories and logs
+
+Session fixtures: one SMTP sink (aiosmtpd) and one shared taskhub server whose first
+registered account (the bootstrap administrator, registered before any test runs) is the
+instance administrator. Tests that need their own configuration or an empty database start
+their own server through `server_factory`. Every server is stopped with SIGTERM at the end
+and must exit with code 0 (graceful shutdown).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from support import (  # noqa: E402
+    PASSWORD, Account, Client, MailSink, TaskhubProcess, login, register, unique_email,
+)
+
+
+def pytest_report_header(config):
+    from support import taskhub_bin
+    return [f"taskhub binary: {taskhub_bin()}", f"database: {os.environ.get('TASKHUB_TEST_DB', 'sqlite')}"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Infrastructure
+
+
+@pytest.fixture(scope="session")
+def db_backend() -> str:
+    backend = os.environ.get("TASKHUB_TEST_DB", "sqlite").strip().lower()
+    if backend not in ("sqlite", "postgres"):
+        raise pytest.UsageError(f"TASKHUB_TEST_DB must be sqlite or postgres (got {backend!r})")
+    return backend
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(db_backend):
+    if db_backend != "postgres":
+        yield None
+        return
+    from pg_cluster import PgCluster
+    cluster = PgCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def new_database_url(db_backend, pg_cluster, tmp_path_factory):
+    """Returns a function that creates an empty database and returns its DATABASE_URL."""
+    def make() -> str:
+        if db_backend == "postgres":
+            return pg_cluster.create_database()
+        d = tmp_path_factory.mktemp("db")
+        return f"sqlite://{d}/taskhub.db"  # absolute path: sqlite:///tmp/...
+    return make
+
+
+@pytest.fixture(scope="session")
+def smtp():
+    sink = MailSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+def _stop_and_check(srv: TaskhubProcess) -> None:
+    rc = srv.stop()
+    tail = srv.log_tail()
+    srv.cleanup()
+    assert rc == 0, f"taskhub did not shut down cleanly on SIGTERM (exit {rc}); log tail:\n{tail}"
+
+
+@pytest.fixture
+def server_factory(new_database_url, smtp):
+    """Starts extra servers: server_factory(ENV_VAR="value", ...), database_url=..., args=[...].
+    Each gets a fresh database unless database_url is given, and is stopped at the end of the test
+    (exit code 0 required)."""
+    started: list[TaskhubProcess] = []
+
+    def start(database_url: str | None = None, args: list[str] | None = None, start: bool = True,
+              **env: str) -> TaskhubProcess:
+        srv = TaskhubProcess(database_url or new_database_url(), {k: str(v) for k, v in env.items()},
+                             smtp_url=smtp.url, args=list(args or []))
+        started.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+    yield start
+    errors = []
+    for srv in started:
+        if srv.proc is None:
+            srv.cleanup()
+            continue
+        try:
+            _stop_and_check(srv)
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n\n".join(errors))
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared server
+
+
+@pytest.fixture(scope="session")
+def server(new_database_url, smtp):
+    srv = TaskhubProcess(new_database_url(), smtp_url=smtp.url)
+    srv.start()
+    try:
+        # The bootstrap administrator: the first account registered on an instance without
+        # administrators becomes one (tested on a fresh server in test_admin.py too).
+        api = Client(srv.url)
+        addr = unique_email("admin")
+        user = register(api, addr, PASSWORD, "Bootstrap Admin").json()
+        assert user["is_admin"] is True, f"the first registered user is not an administrator: {user}"
+        srv.admin_email = addr  # type: ignore[attr-defined]
+        api.close()
+        yield srv
+    finally:
+        _stop_and_check(srv)
+
+
+@pytest.fixture
+def api(server):
+    c = Client(server.url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def admin(api, server) -> Account:
+    """The bootstrap administrator, freshly logged in (own session)."""
+    tokens = login(api, server.admin_email).json()
+    return Account(server.admin_email, PASSWORD, tokens["user"], tokens["access_token"], tokens["refresh_token"])
+
+
+@pytest.fixture
+def user(api) -> Account:
+    """A new, logged-in, non-admin account."""
+    from support import new_account
+    return new_account(api)
