@@ -23,12 +23,13 @@ trap cleanup EXIT
 PORT=$(free_port)
 BASE_PORT=$(free_port)
 TASKHUB_ENV=testing PORT=$PORT DATABASE_URL="sqlite://$TMP/bench.db" ACCESS_LOG=false LOG_LEVEL=warn \
-  LOGIN_IP_MAX_ATTEMPTS=100000000 JWT_SECRET_KEY=$(head -c 48 /dev/urandom | base64) \
+  LOGIN_IP_MAX_ATTEMPTS=1000000 JWT_SECRET_KEY=$(head -c 48 /dev/urandom | base64) \
   "$BUILD/taskhub" serve >"$TMP/taskhub.log" 2>&1 &
 PIDS+=($!)
 "$BUILD/minimal_beast_server" 127.0.0.1 "$BASE_PORT" "$(nproc)" >/dev/null 2>&1 &
 PIDS+=($!)
 for i in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "taskhub did not start:"; cat "$TMP/taskhub.log"; exit 1; }
 
 export BENCH_EMAIL="bench-$RANDOM@example.com" BENCH_PASSWORD="bench-password-123"
 curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/auth/register" -H 'Content-Type: application/json' \

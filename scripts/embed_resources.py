@@ -11,6 +11,9 @@ import sys
 
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openapi_bundle import load_bundle  # noqa: E402
+
 
 def cpp_string(data: str) -> str:
     # Raw string literals have a length limit on some compilers; split into chunks.
@@ -30,8 +33,7 @@ def main() -> int:
     ap.add_argument("migrations", nargs="*")
     args = ap.parse_args()
 
-    with open(args.openapi, encoding="utf-8") as f:
-        spec = yaml.safe_load(f)
+    spec = load_bundle(args.openapi)
     openapi_json = json.dumps(spec, separators=(",", ":"), ensure_ascii=False)
 
     entries = []

@@ -101,3 +101,29 @@ TEST(JsonInput, LengthsCountCodePointsAndControlCharsAreRefused) {
 
 }  // namespace
 }  // namespace taskhub
+
+#include "core/etag.hpp"
+
+namespace taskhub {
+namespace {
+
+TEST(ETag, IfMatchSemantics) {
+  EXPECT_EQ(make_etag(7), "\"v7\"");
+  EXPECT_TRUE(parse_if_match("").matches(3));  // absent: unconditional
+  EXPECT_TRUE(parse_if_match("*").matches(3));
+  EXPECT_TRUE(parse_if_match("\"v3\"").matches(3));
+  EXPECT_TRUE(parse_if_match("W/\"v3\"").matches(3));
+  EXPECT_FALSE(parse_if_match("\"v2\"").matches(3));
+  EXPECT_TRUE(parse_if_match("\"v1\", \"v3\"").matches(3));
+  EXPECT_FALSE(parse_if_match("garbage").matches(3));
+  EXPECT_FALSE(parse_if_match("\"v-1\"").matches(3));
+  EXPECT_THROW(require_match(parse_if_match("\"v2\""), 3), ApiError);
+  try {
+    require_match(parse_if_match("\"v2\""), 3);
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 412);
+  }
+}
+
+}  // namespace
+}  // namespace taskhub

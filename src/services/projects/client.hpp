@@ -1,0 +1,59 @@
+#pragma once
+// What other services may ask the projects service. Tasks (and later notifications, files,
+// analytics, realtime) use this interface, never the projects tables. In one process the
+// implementation calls ProjectsService directly; in split mode an HTTP implementation will
+// call the projects module's internal routes.
+//
+// Every call is blocking (it reads the database): call it from the blocking pool.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace taskhub::projects {
+
+enum class WorkspaceRole { owner, admin, member, guest };
+enum class ProjectRole { viewer, member, admin };
+
+// What a user may do in a project they can see.
+struct ProjectAccess {
+  std::string project_id;
+  std::string workspace_id;
+  std::string key;         // e.g. "WEB"
+  std::string name;
+  bool archived = false;   // archived projects are read-only
+  ProjectRole role = ProjectRole::viewer;  // effective role (workspace owners/admins act as admin)
+  bool can_write() const { return role != ProjectRole::viewer && !archived; }
+  bool is_admin() const { return role == ProjectRole::admin; }
+};
+
+enum class StateGroup { backlog, unstarted, started, completed, cancelled };
+const char* state_group_name(StateGroup g);
+
+struct StateInfo {
+  std::string id;
+  std::string project_id;
+  std::string name;
+  StateGroup group = StateGroup::backlog;
+};
+
+class Client {
+ public:
+  virtual ~Client() = default;
+  // nullopt when the project does not exist OR the user may not see it (callers answer 404).
+  virtual std::optional<ProjectAccess> project_access(const std::string& user_id, const std::string& project_id) = 0;
+  // Every project the user can see (ids), for "my tasks" and search across projects.
+  virtual std::vector<ProjectAccess> visible_projects(const std::string& user_id) = 0;
+  // The project's states; the default state for new tasks is default_state(project).
+  virtual std::vector<StateInfo> states(const std::string& project_id) = 0;
+  virtual std::optional<StateInfo> state(const std::string& project_id, const std::string& state_id) = 0;
+  virtual std::optional<StateInfo> default_state(const std::string& project_id) = 0;
+  // Of the given label ids, those that belong to the project.
+  virtual std::vector<std::string> existing_labels(const std::string& project_id,
+                                                   const std::vector<std::string>& label_ids) = 0;
+  // Of the given user ids, those who can see the project (assignees, mentions must be members).
+  virtual std::vector<std::string> project_members(const std::string& project_id,
+                                                   const std::vector<std::string>& user_ids) = 0;
+};
+
+}  // namespace taskhub::projects
