@@ -23,6 +23,9 @@ namespace taskhub {
 namespace auth {
 class AuthService;
 }
+namespace projects {
+class Client;
+}
 
 // What modules share. Each field is filled by the module that owns it (comment says which);
 // a module may read only what its declared dependencies filled.
@@ -35,6 +38,7 @@ struct AppContext {
   Mailer* mailer = nullptr;           // "mailer"
   auth::AuthService* auth = nullptr;  // "auth"
   http::Authenticator authenticator;  // "auth": verifies bearer tokens for every route
+  projects::Client* projects = nullptr;  // "projects": membership, roles, states, labels
   // Extra Prometheus text appended to /metrics ("metrics" module collects them).
   std::vector<std::function<std::string()>> metrics_sources;
   // Readiness checks for /readyz: name -> ok?

@@ -127,3 +127,25 @@ TEST(ETag, IfMatchSemantics) {
 
 }  // namespace
 }  // namespace taskhub
+
+#include "core/pagination.hpp"
+
+namespace taskhub {
+namespace {
+
+TEST(Pagination, LimitAndCursor) {
+  EXPECT_EQ(parse_limit(std::nullopt), 50);
+  EXPECT_EQ(parse_limit(std::string("200")), 200);
+  EXPECT_THROW(parse_limit(std::string("0")), ApiError);
+  EXPECT_THROW(parse_limit(std::string("201")), ApiError);
+  EXPECT_THROW(parse_limit(std::string("5x")), ApiError);
+  boost::json::array key{"2026-01-01T00:00:00.000Z", 42, "0190a0b0-0000-7000-8000-000000000000"};
+  std::string c = encode_cursor(key);
+  EXPECT_EQ(decode_cursor(c, 3), key);
+  EXPECT_THROW(decode_cursor(c, 2), ApiError);
+  EXPECT_THROW(decode_cursor("!!!", 3), ApiError);
+  EXPECT_THROW(decode_cursor(encode_cursor(boost::json::array{boost::json::object{}}), 1), ApiError);
+}
+
+}  // namespace
+}  // namespace taskhub
