@@ -152,9 +152,13 @@ class SqliteConnection final : public Connection {
                   "end of the transaction block");
   }
 
+  // Transaction control (BEGIN, COMMIT, ...): prepared once and reused like any statement;
+  // sqlite3_exec would parse the text again on every transaction of every request.
   void raw_exec(const char* sql) {
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) throw_error(db_, rc, sql);
+    sqlite3_stmt* stmt = prepare(sql);
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) throw_error(db_, rc, sql);
   }
 
   std::string pragma_text(const char* sql) {

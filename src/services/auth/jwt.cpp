@@ -1,5 +1,7 @@
 #include "services/auth/jwt.hpp"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include <boost/json.hpp>
@@ -73,35 +75,96 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {
-  std::string out(text.size() * 3 / 4 + 1, '\0');
-  std::size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(), text.size(),
-                        nullptr, &len, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-    return std::nullopt;
-  if (end != text.data() + text.size()) return std::nullopt;  // trailing garbage
-  out.resize(len);
+  // Table-driven and strict. Decoding need not be constant-time: every input here (a token the
+  // client holds) is known to the client; only the signature comparison must be.
+  static constexpr auto kTable = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
+    return t;
+  }();
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : text) {
+    int8_t v = kTable[static_cast<unsigned char>(ch)];
+    if (v < 0) return std::nullopt;
+    acc = ((acc << 6) | static_cast<uint32_t>(v)) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-canonical trailing bits
   return out;
 }
 
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-  crypto_auth_hmacsha256_state st;
-  std::array<unsigned char, crypto_auth_hmacsha256_BYTES> mac{};
-  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
-  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  crypto_auth_hmacsha256_final(&st, mac.data());
-  sodium_memzero(&st, sizeof st);
-  return std::string(reinterpret_cast<const char*>(mac.data()), mac.size());
+HmacSha256::HmacSha256(std::string_view key) {
+  md_ = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  inner_ = EVP_MD_CTX_new();
+  outer_ = EVP_MD_CTX_new();
+  if (!md_ || !inner_ || !outer_) throw std::runtime_error("OpenSSL: SHA-256 is not available");
+  // RFC 2104: keys longer than the block are hashed first; then (key ^ ipad) and (key ^ opad)
+  // are absorbed once, here, so each MAC costs only the message blocks.
+  std::array<unsigned char, 64> block{};
+  if (key.size() > block.size()) {
+    unsigned int n = 0;
+    EVP_Digest(key.data(), key.size(), block.data(), &n, md_, nullptr);
+  } else {
+    std::copy(key.begin(), key.end(), block.begin());
+  }
+  std::array<unsigned char, 64> pad{};
+  for (std::size_t i = 0; i < pad.size(); ++i) pad[i] = block[i] ^ 0x36;
+  EVP_DigestInit_ex(inner_, md_, nullptr);
+  EVP_DigestUpdate(inner_, pad.data(), pad.size());
+  for (std::size_t i = 0; i < pad.size(); ++i) pad[i] = block[i] ^ 0x5c;
+  EVP_DigestInit_ex(outer_, md_, nullptr);
+  EVP_DigestUpdate(outer_, pad.data(), pad.size());
+  OPENSSL_cleanse(block.data(), block.size());
+  OPENSSL_cleanse(pad.data(), pad.size());
 }
 
+HmacSha256::~HmacSha256() {
+  EVP_MD_CTX_free(inner_);
+  EVP_MD_CTX_free(outer_);
+  EVP_MD_free(md_);
+}
+
+std::string HmacSha256::mac(std::string_view data) const {
+  // One scratch context per thread, reused: no allocation per token.
+  struct Scratch {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Scratch() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Scratch scratch;
+  EVP_MD_CTX* ctx = scratch.ctx;
+  std::array<unsigned char, 32> inner_hash{};
+  std::string out(32, '\0');
+  unsigned int n = 0;
+  if (!ctx || !EVP_MD_CTX_copy_ex(ctx, inner_) || !EVP_DigestUpdate(ctx, data.data(), data.size()) ||
+      !EVP_DigestFinal_ex(ctx, inner_hash.data(), &n) || !EVP_MD_CTX_copy_ex(ctx, outer_) ||
+      !EVP_DigestUpdate(ctx, inner_hash.data(), inner_hash.size()) ||
+      !EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()), &n))
+    throw std::runtime_error("OpenSSL: HMAC-SHA-256 failed");
+  return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) { return HmacSha256(key).mac(data); }
+
 JwtCodec::JwtCodec(std::string key, std::string issuer, std::string audience)
-    : key_(std::move(key)), issuer_(std::move(issuer)), audience_(std::move(audience)) {
+    : hmac_(key.empty() ? throw std::invalid_argument("JWT key must not be empty") : key),
+      issuer_(std::move(issuer)),
+      audience_(std::move(audience)),
+      header64_(base64url_encode(kHeaderJson)) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
-  if (key_.empty()) throw std::invalid_argument("JWT key must not be empty");
 }
 
 std::string JwtCodec::signature_for(std::string_view signing_input) const {
-  return base64url_encode(hmac_sha256(key_, signing_input));
+  return base64url_encode(hmac_.mac(signing_input));
 }
 
 std::string JwtCodec::sign(const AccessClaims& c) const {
@@ -138,23 +201,26 @@ std::optional<std::string> JwtCodec::verified_payload(std::string_view token, Jw
   std::string_view s64 = token.substr(dot2 + 1);
   if (h64.empty() || p64.empty() || s64.empty()) return fail(why, JwtError::malformed);
 
-  // Header: exactly alg HS256, optionally typ JWT. Nothing here selects an algorithm.
-  auto header_bytes = base64url_decode(h64);
-  if (!header_bytes) return fail(why, JwtError::malformed);
-  auto header = parse_object(*header_bytes);
-  if (!header) return fail(why, JwtError::malformed);
-  const json::value* alg = header->if_contains("alg");
-  if (!alg || !alg->is_string() || alg->as_string() != "HS256") return fail(why, JwtError::bad_header);
-  for (const auto& kv : *header) {
-    if (kv.key() == "alg") continue;
-    if (kv.key() == "typ" && kv.value().is_string() && kv.value().as_string() == "JWT") continue;
-    return fail(why, JwtError::bad_header);
+  // Header: exactly alg HS256, optionally typ JWT. Nothing here selects an algorithm. Our own
+  // tokens carry one fixed header, so the common case is a string comparison.
+  if (h64 != header64_) {
+    auto header_bytes = base64url_decode(h64);
+    if (!header_bytes) return fail(why, JwtError::malformed);
+    auto header = parse_object(*header_bytes);
+    if (!header) return fail(why, JwtError::malformed);
+    const json::value* alg = header->if_contains("alg");
+    if (!alg || !alg->is_string() || alg->as_string() != "HS256") return fail(why, JwtError::bad_header);
+    for (const auto& kv : *header) {
+      if (kv.key() == "alg") continue;
+      if (kv.key() == "typ" && kv.value().is_string() && kv.value().as_string() == "JWT") continue;
+      return fail(why, JwtError::bad_header);
+    }
   }
 
   // Signature: exactly 32 bytes, compared in constant time.
   auto sig = base64url_decode(s64);
   if (!sig || sig->size() != crypto_auth_hmacsha256_BYTES) return fail(why, JwtError::bad_signature);
-  std::string expected = hmac_sha256(key_, token.substr(0, dot2));
+  std::string expected = hmac_.mac(token.substr(0, dot2));
   if (crypto_verify_32(reinterpret_cast<const unsigned char*>(sig->data()),
                        reinterpret_cast<const unsigned char*>(expected.data())) != 0)
     return fail(why, JwtError::bad_signature);

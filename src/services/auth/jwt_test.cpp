@@ -267,3 +267,44 @@ TEST_F(JwtTest, OverlongTokensAreRejectedUnread) {
 
 }  // namespace
 }  // namespace taskhub::auth
+
+namespace taskhub::auth {
+namespace {
+
+std::string hex(const std::string& bytes) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(d[c >> 4]);
+    out.push_back(d[c & 15]);
+  }
+  return out;
+}
+
+// RFC 4231 test cases 2 (short key) and 6 (key longer than the block: hashed first).
+TEST(HmacSha256, Rfc4231Vectors) {
+  EXPECT_EQ(hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hex(hmac_sha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  HmacSha256 fixed("Jefe");  // the precomputed-key path gives the same answer, repeatedly
+  EXPECT_EQ(fixed.mac("what do ya want for nothing?"), hmac_sha256("Jefe", "what do ya want for nothing?"));
+  EXPECT_EQ(fixed.mac("what do ya want for nothing?"), fixed.mac("what do ya want for nothing?"));
+}
+
+TEST(Base64url, StrictDecoding) {
+  for (std::size_t n = 0; n < 40; ++n) {
+    std::string bytes;
+    for (std::size_t i = 0; i < n; ++i) bytes.push_back(static_cast<char>((i * 37 + n) & 0xff));
+    EXPECT_EQ(base64url_decode(base64url_encode(bytes)).value_or("<fail>"), bytes) << n;
+  }
+  EXPECT_FALSE(base64url_decode("QQ=="));  // padding is not base64url-without-padding
+  EXPECT_FALSE(base64url_decode("QR"));    // non-canonical trailing bits ("QQ" is 'A')
+  EXPECT_FALSE(base64url_decode("Q"));     // impossible length
+  EXPECT_FALSE(base64url_decode("a+b/"));  // the standard alphabet's characters
+  EXPECT_FALSE(base64url_decode("ab cd"));
+  EXPECT_EQ(base64url_decode("QQ").value_or(""), "A");
+}
+
+}  // namespace
+}  // namespace taskhub::auth

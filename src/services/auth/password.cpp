@@ -1,5 +1,11 @@
 #include "services/auth/password.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -87,15 +93,28 @@ bool HashPool::submit(std::function<void()> job) {
   {
     std::lock_guard lock(mu_);
     if (!running_ || stopping_) return false;
-    if (queue_.size() >= max_queue_)
+    if (admitted_ >= max_queue_ + static_cast<std::size_t>(threads_))
       throw service_unavailable(1, "The server is busy hashing passwords; try again in a moment.");
+    ++admitted_;
     queue_.push_back(std::move(job));
   }
   cv_.notify_one();
   return true;
 }
 
+void HashPool::release() {
+  std::lock_guard lock(mu_);
+  --admitted_;
+}
+
 void HashPool::worker() {
+  // Hashing runs at the lowest CPU priority (nice 19, SCHED_BATCH). When logins saturate the
+  // pool, request threads still get the cores first, so cheap requests keep their latency;
+  // logins then take longer instead (they are the expensive, attacker-triggerable work).
+  // Failure (e.g. a seccomp profile) only costs that isolation, so it is not fatal.
+  sched_param param{};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
   for (;;) {
     std::function<void()> job;
     {

@@ -74,13 +74,22 @@ class HashPool {
     std::future<R> fut = task->get_future();
     if (!submit([task] { (*task)(); })) {
       (*task)();  // not started: run inline
+      return fut.get();
     }
+    // The admission slot is held until the caller has its result, so a slot frees exactly
+    // when a caller stops waiting (not when a low-priority worker next gets the CPU).
+    struct Release {
+      HashPool* pool;
+      ~Release() { pool->release(); }
+    } release{this};
     return fut.get();
   }
 
  private:
-  // false when the pool is not running (caller runs the job); throws when full.
+  // false when the pool is not running (caller runs the job); throws when threads + max_queue
+  // jobs are already admitted. A true return admits the job: the caller must release().
   bool submit(std::function<void()> job);
+  void release();
   void worker();
 
   int threads_;
@@ -88,6 +97,7 @@ class HashPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
+  std::size_t admitted_ = 0;  // queued + running + finished but not yet collected by their caller
   std::vector<std::thread> workers_;
   bool running_ = false;
   bool stopping_ = false;

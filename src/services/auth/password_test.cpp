@@ -123,3 +123,26 @@ TEST(HashPool, FullQueueAnswers503) {
 
 }  // namespace
 }  // namespace taskhub::auth
+
+namespace taskhub::auth {
+namespace {
+
+// Every finished job returns its admission slot: a long run of jobs through a pool with room
+// for two never sees a 503.
+TEST(HashPool, SlotsAreReturnedWhenCallersHaveTheirResult) {
+  HashPool pool(1, 1);
+  pool.start();
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(pool.run([i] { return i; }), i);
+  auto a = std::async(std::launch::async, [&] {
+    int sum = 0;
+    for (int i = 0; i < 100; ++i) sum += pool.run([] { return 1; });
+    return sum;
+  });
+  int sum = 0;
+  for (int i = 0; i < 100; ++i) sum += pool.run([] { return 1; });
+  EXPECT_EQ(sum + a.get(), 200);
+  pool.stop();
+}
+
+}  // namespace
+}  // namespace taskhub::auth

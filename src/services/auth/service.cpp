@@ -110,6 +110,10 @@ AuthOptions options_from_config(const Config& cfg) {
   o.login_ip_max_attempts = cfg.login_ip_max_attempts;
   o.registration_open = cfg.registration_open;
   o.hash_threads = cfg.hash_threads;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int handler_threads = cfg.blocking_threads > 0 ? cfg.blocking_threads : std::max(4, 4 * cores);
+  const int hashers = cfg.hash_threads > 0 ? cfg.hash_threads : cores;
+  o.hash_queue_max = std::max(1, handler_threads / 2 - hashers);
   return o;
 }
 
@@ -307,7 +311,7 @@ AuthService::AuthService(sql::Database& db, Mailer* mailer, Clock& clock, AuthOp
       opt_(std::move(options)),
       jwt_(opt_.jwt_secret, opt_.jwt_issuer, opt_.jwt_audience),
       hasher_(opt_.hash_params),
-      pool_(opt_.hash_threads),
+      pool_(opt_.hash_threads, opt_.hash_queue_max),
       ip_limiter_(opt_.login_ip_max_attempts, opt_.login_window_s * 1000),
       reset_email_limiter_(opt_.reset_max_per_email, opt_.login_window_s * 1000),
       reset_ip_limiter_(opt_.login_ip_max_attempts, opt_.login_window_s * 1000),
