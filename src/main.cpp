@@ -3,6 +3,7 @@
 //   migrate   apply pending database migrations and exit
 //   services  list modules and their dependencies
 //   admin     instance administration (create-user, ...)
+//   seed      sample data set (app/seed.cpp)
 //   version   print the version
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -21,6 +22,7 @@
 #include "http/server.hpp"
 #include "ports/clock.hpp"
 #include "ports/migrations.hpp"
+#include "app/seed.hpp"
 #include "services/auth/cli.hpp"
 
 using namespace taskhub;
@@ -37,6 +39,7 @@ Commands:
   services   List the modules and their dependencies
   routes     List every HTTP route (METHOD TEMPLATE) the modules register
   admin      Instance administration (create-user, list-users, deactivate-user)
+  seed       Fill the database with a sample data set (benchmarks, demos)
   version    Print the version
 
 Run `taskhub <command> --help` for the options of a command.
@@ -107,11 +110,11 @@ void setup_logging(const Config& cfg) {
 
 int cmd_services() {
   auto order = resolve_modules(module_definitions(), "all");
-  std::printf("%-10s %-22s %s\n", "MODULE", "DEPENDS ON", "DESCRIPTION");
+  std::printf("%-12s %-22s %s\n", "MODULE", "DEPENDS ON", "DESCRIPTION");
   for (const ModuleDef* d : order) {
     std::string deps;
     for (const auto& x : d->deps) deps += (deps.empty() ? "" : ",") + x;
-    std::printf("%-10s %-22s %s\n", d->name.c_str(), deps.empty() ? "-" : deps.c_str(), d->description.c_str());
+    std::printf("%-12s %-22s %s\n", d->name.c_str(), deps.empty() ? "-" : deps.c_str(), d->description.c_str());
   }
   std::printf("\n`taskhub serve --services all` runs every module above.\n");
   return 0;
@@ -216,7 +219,8 @@ int main(int argc, char** argv) {
   static const std::map<std::string, const char*> helps = {{"serve", kServeHelp},     {"migrate", kMigrateHelp},
                                                            {"services", kServicesHelp}, {"version", kVersionHelp},
                                                            {"routes", kRoutesHelp},
-                                                           {"admin", kAdminHelp}};
+                                                           {"admin", kAdminHelp},
+                                                           {"seed", seed::kSeedHelp}};
   auto help = helps.find(cmd);
   if (help == helps.end()) {
     std::fprintf(stderr, "taskhub: unknown command '%s'\n\n%s", cmd.c_str(), kMainHelp);
@@ -241,6 +245,12 @@ int main(int argc, char** argv) {
       sql::migrate(*db);
       SystemClock clock;
       return auth::run_admin_command(cfg, *db, clock, rest);
+    }
+    if (cmd == "seed") {
+      auto db = sql::open_database(cfg.database_url);
+      sql::migrate(*db);
+      SystemClock clock;
+      return seed::run_seed_command(cfg, *db, clock, rest);
     }
     return cmd_serve(cfg, rest);
   } catch (const std::exception& e) {

@@ -5,6 +5,9 @@
 #include "app/modules.hpp"
 #include "services/auth/module.hpp"
 #include "services/docs/module.hpp"
+#include "services/idempotency/module.hpp"
+#include "services/projects/module.hpp"
+#include "services/tasks/module.hpp"
 
 namespace taskhub {
 
@@ -17,6 +20,14 @@ const std::vector<ModuleDef>& module_definitions() {
       {"auth", {"database", "mailer"},
        "accounts, sessions, JWT and API tokens, password reset, admin user management", auth::make_module},
       {"docs", {}, "OpenAPI document, Swagger UI and ReDoc", docs::make_module},
+      {"idempotency", {"database"}, "Idempotency-Key on every authenticated POST (keys kept 24 h)",
+       idempotency::make_module},
+      {"projects", {"database", "mailer", "auth"},
+       "workspaces, members and invitations, projects, project members, workflow states, labels",
+       projects::make_module},
+      {"tasks", {"database", "projects"},
+       "tasks, comments, @mentions, activity, watchers, relations, reactions, saved views, search",
+       tasks::make_module},
   };
   return defs;
 }

@@ -28,6 +28,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include <sodium.h>
 #include <boost/json.hpp>
 
 #include <array>
@@ -57,7 +59,7 @@ namespace {
 constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxTarget = 8 * 1024;
 constexpr const char* kCorsAllowHeaders = "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id";
-constexpr const char* kCorsExposeHeaders = "X-Request-Id, ETag, Location, Retry-After";
+constexpr const char* kCorsExposeHeaders = "X-Request-Id, ETag, Location, Retry-After, Idempotent-Replayed";
 constexpr const char* kDefaultCsp = "default-src 'none'; frame-ancestors 'none'";
 
 // ---------------------------------------------------------------------------------------
@@ -353,6 +355,7 @@ struct Server::Impl {
   ServerOptions opt;
   Router& router;
   Authenticator authenticator;
+  std::shared_ptr<IdempotencyStore> idempotency;
   std::vector<Network> trusted;
   bool cors_any = false;
   std::shared_ptr<spdlog::logger> access_log;
@@ -820,9 +823,9 @@ struct Server::Impl {
     co_return res;
   }
 
-  // Authentication middleware + handler + error mapping. Never throws.
+  // Authentication middleware + idempotency + handler + error mapping. Never throws.
   Response run_handler(const Route& route, Request& req, const std::string& token) {
-    try {
+    return guarded(req, [&]() -> Response {
       if (route.options.auth != Auth::none) {
         if (!token.empty() && authenticator) req.principal = authenticator(token);
         if (!req.principal && route.options.auth == Auth::required) {
@@ -834,7 +837,20 @@ struct Server::Impl {
           throw ApiError(403, "insufficient-scope", "This API token has read-only scope.");
         }
       }
+      // Idempotency-Key: POST with an authenticated principal only. Public routes (login,
+      // register, password reset) have no user to scope the key to, and an unauthenticated
+      // caller must not be able to fill the store; they are not covered.
+      if (idempotency && req.method == "POST" && req.principal && req.headers.has("Idempotency-Key"))
+        return run_idempotent(route, req);
       return route.handler(req);
+    });
+  }
+
+  // fn() with the error mapping: ApiError -> its problem, anything else -> logged 500.
+  template <class F>
+  Response guarded(Request& req, F&& fn) {
+    try {
+      return fn();
     } catch (const ApiError& e) {
       std::vector<std::pair<std::string, std::string>> errs;
       errs.reserve(e.errors().size());
@@ -849,6 +865,68 @@ struct Server::Impl {
       spdlog::error("request {} {} {} failed with a non-standard exception", req.request_id, req.method, req.path);
     }
     return problem_response(500, "internal", "An internal error occurred.", req.request_id, {}, req.path);
+  }
+
+  static std::string sha256_hex(std::string_view data) {
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * sizeof digest);
+    for (unsigned char c : digest) {
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+    return out;
+  }
+
+  // begin() -> replay / problem / run the handler and record its answer. Throws ApiError for
+  // an invalid key, a mismatch or a request in progress; a store failure in begin() answers 500.
+  Response run_idempotent(const Route& route, Request& req) {
+    std::string key(req.header("Idempotency-Key"));
+    if (!valid_idempotency_key(key))
+      throw validation_error({{"Idempotency-Key", "must be 1 to 255 visible ASCII characters"}},
+                             "The Idempotency-Key header is invalid.");
+    std::shared_ptr<IdempotencyStore> store = idempotency;
+    std::string user_id = req.principal->user_id;
+    IdempotencyBegin b = store->begin(user_id, key, req.method, req.target, sha256_hex(req.body));
+    switch (b.kind) {
+      case IdempotencyBegin::Kind::replay: {
+        Response r;
+        r.status = b.response.status;
+        for (auto& [k, v] : b.response.headers) r.headers.set(k, v);
+        r.body = std::move(b.response.body);
+        r.headers.set("Idempotent-Replayed", "true");
+        return r;
+      }
+      case IdempotencyBegin::Kind::mismatch:
+        throw ApiError(422, "idempotency-key-reused",
+                       "This Idempotency-Key was already used with another request (method, path or body).");
+      case IdempotencyBegin::Kind::in_progress:
+        throw ApiError(409, "idempotency-key-in-progress",
+                       "A request with this Idempotency-Key is still being processed; retry later.")
+            .with_header("Retry-After", "1");
+      case IdempotencyBegin::Kind::proceed:
+        break;
+    }
+    Response r = guarded(req, [&]() -> Response { return route.handler(req); });
+    try {
+      if (r.status < 500 && r.file_path.empty()) {
+        StoredResponse stored;
+        stored.status = r.status;
+        for (const char* name : kIdempotencyStoredHeaders)
+          if (r.headers.has(name)) stored.headers.emplace_back(name, std::string(r.headers.get(name)));
+        stored.body = r.body;
+        store->complete(user_id, key, stored);
+      } else {
+        store->abandon(user_id, key);
+      }
+    } catch (const std::exception& e) {
+      // The handler's effect stands; the reservation stays pending and is taken over after
+      // its lease (see the store). Answer what the handler answered.
+      spdlog::error("request {}: recording the Idempotency-Key answer failed: {}", req.request_id, e.what());
+    }
+    return r;
   }
 
   bool origin_allowed(std::string_view origin) const {
@@ -1020,6 +1098,10 @@ Server::~Server() {
 }
 
 void Server::set_authenticator(Authenticator auth) { impl_->authenticator = std::move(auth); }
+
+void Server::set_idempotency_store(std::shared_ptr<IdempotencyStore> store) {
+  impl_->idempotency = std::move(store);
+}
 
 void Server::start() {
   auto& s = *impl_;

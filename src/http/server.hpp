@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/principal.hpp"
+#include "http/idempotency.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
 
@@ -45,6 +46,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void set_authenticator(Authenticator auth);
+  // Enables Idempotency-Key on POST for authenticated routes (see http/idempotency.hpp).
+  // Without a store the header is ignored. Set before start().
+  void set_idempotency_store(std::shared_ptr<IdempotencyStore> store);
   // Binds and starts the I/O threads; returns once listening. Throws on bind failure.
   void start();
   unsigned short port() const;

@@ -469,3 +469,27 @@ class TaskhubProcess:
             self.proc.wait()
         if self.workdir and os.environ.get("TASKHUB_TEST_KEEP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Workspaces and projects (tests/api/test_workspaces.py, test_projects.py)
+
+
+def new_workspace(api: Client, owner: Account, name: str = "Acme") -> dict:
+    r = api.post("/api/v1/workspaces", headers=owner.headers, json={"name": name})
+    assert r.status_code == 201, r.text[:500]
+    return r.json()
+
+
+def add_workspace_member(api: Client, actor: Account, ws_id: str, member: Account, role: str) -> dict:
+    r = api.post(f"/api/v1/workspaces/{ws_id}/members", headers=actor.headers,
+                 json={"email": member.email, "role": role})
+    assert r.status_code == 201, r.text[:500]
+    return r.json()
+
+
+def new_project(api: Client, actor: Account, ws_id: str, key: str, name: str | None = None, **extra) -> dict:
+    r = api.post(f"/api/v1/workspaces/{ws_id}/projects", headers=actor.headers,
+                 json={"name": name or f"Project {key}", "key": key, **extra})
+    assert r.status_code == 201, r.text[:500]
+    return r.json()

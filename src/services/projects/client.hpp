@@ -6,6 +6,7 @@
 //
 // Every call is blocking (it reads the database): call it from the blocking pool.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,19 @@ struct StateInfo {
   StateGroup group = StateGroup::backlog;
 };
 
+// Called by the projects service when a workflow state is deleted, with the state its tasks
+// must move to (tasks registers one through Client::add_state_move_hook). It runs after every
+// check passed and before the state row is removed, outside the projects transaction (the
+// tasks service writes its own tables in its own transaction); if it throws, the state is kept
+// and the DELETE fails.
+using StateMoveHook = std::function<void(const std::string& project_id, const std::string& from_state_id,
+                                         const std::string& to_state_id)>;
+
+// Called after a project was deleted (directly, or with its workspace), once its rows are gone,
+// so the tasks service can drop that project's tasks. Runs after the projects transaction
+// committed; a hook that throws is logged and does not undo the deletion.
+using ProjectDeletedHook = std::function<void(const std::string& project_id)>;
+
 class Client {
  public:
   virtual ~Client() = default;
@@ -54,6 +68,11 @@ class Client {
   // Of the given user ids, those who can see the project (assignees, mentions must be members).
   virtual std::vector<std::string> project_members(const std::string& project_id,
                                                    const std::vector<std::string>& user_ids) = 0;
+  // Registers a hook run when a state is deleted (see StateMoveHook). Default: ignored
+  // (fakes and remote clients need not support it).
+  virtual void add_state_move_hook(StateMoveHook hook) { (void)hook; }
+  // Registers a hook run after a project is deleted (see ProjectDeletedHook). Default: ignored.
+  virtual void add_project_deleted_hook(ProjectDeletedHook hook) { (void)hook; }
 };
 
 }  // namespace taskhub::projects

@@ -1,0 +1,593 @@
+#include "services/tasks/repository.hpp"
+
+#include <map>
+
+namespace taskhub::tasks::repo {
+
+namespace {
+
+constexpr const char* kTaskCols =
+    "id, project_id, number, title, description, state_id, state_group, priority, start_date, due_date, estimate, "
+    "parent_id, position, completed_at, archived_at, deleted_at, created_by, version, created_at, updated_at";
+
+Task task_from(const sql::Row& r) {
+  Task t;
+  t.id = r.str(0);
+  t.project_id = r.str(1);
+  t.number = r.i64(2);
+  t.title = r.str(3);
+  t.description = r.str(4);
+  t.state_id = r.str(5);
+  t.state_group = r.str(6);
+  t.priority = static_cast<int>(r.i64(7));
+  t.start_date = r.opt_str(8);
+  t.due_date = r.opt_str(9);
+  t.estimate = r.opt_i64(10);
+  t.parent_id = r.opt_str(11);
+  t.position = r.f64(12);
+  t.completed_at = r.opt_i64(13);
+  t.archived_at = r.opt_i64(14);
+  t.deleted_at = r.opt_i64(15);
+  t.created_by = r.str(16);
+  t.version = r.i64(17);
+  t.created_at = r.i64(18);
+  t.updated_at = r.i64(19);
+  if (r.size() > 20) t.rank = r.f64(20);
+  return t;
+}
+
+std::optional<Task> first_task(sql::Connection& c, const sql::Result& res) {
+  auto r = res.first();
+  if (!r) return std::nullopt;
+  std::vector<Task> v{task_from(*r)};
+  load_links(c, v);
+  return std::move(v.front());
+}
+
+std::string placeholders(std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
+  return s;
+}
+
+const char* sort_expr(SortField f) {
+  switch (f) {
+    case SortField::created_at: return "created_at";
+    case SortField::updated_at: return "updated_at";
+    case SortField::priority: return "priority";
+    case SortField::due_date: return "COALESCE(due_date, '9999-12-31')";
+    case SortField::position: return "position";
+    case SortField::number: return "number";
+    case SortField::relevance: return "s.rank";
+  }
+  return "created_at";
+}
+
+constexpr const char* kCommentCols = "id, task_id, author_id, body, version, created_at, updated_at";
+
+Comment comment_from(const sql::Row& r) {
+  Comment cm;
+  cm.id = r.str(0);
+  cm.task_id = r.str(1);
+  cm.author_id = r.str(2);
+  cm.body = r.str(3);
+  cm.version = r.i64(4);
+  cm.created_at = r.i64(5);
+  cm.updated_at = r.i64(6);
+  return cm;
+}
+
+void load_mentions(sql::Connection& c, std::vector<Comment>& cms) {
+  if (cms.empty()) return;
+  std::vector<sql::Param> params;
+  std::map<std::string, Comment*> by_id;
+  for (auto& cm : cms) {
+    params.emplace_back(cm.id);
+    by_id[cm.id] = &cm;
+  }
+  auto res = c.query("SELECT comment_id, user_id FROM comment_mentions WHERE comment_id IN (" +
+                         placeholders(params.size()) + ") ORDER BY comment_id, created_at, user_id",
+                     params);
+  for (std::size_t i = 0; i < res.size(); ++i) by_id[res[i].str(0)]->mention_ids.push_back(res[i].str(1));
+}
+
+}  // namespace
+
+int64_t next_number(sql::Connection& c, const std::string& project_id) {
+  auto res = c.query(
+      "INSERT INTO task_counters (project_id, last_number) VALUES (?, 1) "
+      "ON CONFLICT (project_id) DO UPDATE SET last_number = task_counters.last_number + 1 RETURNING last_number",
+      {project_id});
+  return res[0].i64(0);
+}
+
+void insert_task(sql::Connection& c, const Task& t) {
+  c.exec(std::string("INSERT INTO tasks (") + kTaskCols +
+             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         {t.id, t.project_id, t.number, t.title, t.description, t.state_id, t.state_group, t.priority, t.start_date,
+          t.due_date, t.estimate, t.parent_id, t.position, t.completed_at, t.archived_at, t.deleted_at, t.created_by,
+          t.version, t.created_at, t.updated_at});
+}
+
+int64_t update_task(sql::Connection& c, const Task& t) {
+  return c.exec(
+      "UPDATE tasks SET title = ?, description = ?, state_id = ?, state_group = ?, priority = ?, start_date = ?, "
+      "due_date = ?, estimate = ?, parent_id = ?, position = ?, completed_at = ?, archived_at = ?, deleted_at = ?, "
+      "version = ?, updated_at = ? WHERE id = ?",
+      {t.title, t.description, t.state_id, t.state_group, t.priority, t.start_date, t.due_date, t.estimate,
+       t.parent_id, t.position, t.completed_at, t.archived_at, t.deleted_at, t.version, t.updated_at, t.id});
+}
+
+std::optional<Task> find_task(sql::Connection& c, std::string_view id) {
+  return first_task(c, c.query(std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id = ?", {id}));
+}
+
+std::optional<Task> find_task_by_number(sql::Connection& c, std::string_view project_id, int64_t number) {
+  return first_task(
+      c, c.query(std::string("SELECT ") + kTaskCols + " FROM tasks WHERE project_id = ? AND number = ?",
+                 {project_id, number}));
+}
+
+void load_links(sql::Connection& c, std::vector<Task>& tasks) {
+  if (tasks.empty()) return;
+  std::vector<sql::Param> params;
+  std::map<std::string, Task*> by_id;
+  for (auto& t : tasks) {
+    params.emplace_back(t.id);
+    by_id[t.id] = &t;
+    t.assignee_ids.clear();
+    t.label_ids.clear();
+  }
+  const std::string in = "(" + placeholders(params.size()) + ")";
+  auto a = c.query("SELECT task_id, user_id FROM task_assignees WHERE task_id IN " + in + " ORDER BY task_id, user_id",
+                   params);
+  for (std::size_t i = 0; i < a.size(); ++i) by_id[a[i].str(0)]->assignee_ids.push_back(a[i].str(1));
+  auto l = c.query("SELECT task_id, label_id FROM task_labels WHERE task_id IN " + in + " ORDER BY task_id, label_id",
+                   params);
+  for (std::size_t i = 0; i < l.size(); ++i) by_id[l[i].str(0)]->label_ids.push_back(l[i].str(1));
+}
+
+void set_assignees(sql::Connection& c, const std::string& task_id, const std::vector<std::string>& ids) {
+  c.exec("DELETE FROM task_assignees WHERE task_id = ?", {task_id});
+  for (const auto& u : ids) c.exec("INSERT INTO task_assignees (task_id, user_id) VALUES (?, ?)", {task_id, u});
+}
+
+void set_labels(sql::Connection& c, const std::string& task_id, const std::vector<std::string>& ids) {
+  c.exec("DELETE FROM task_labels WHERE task_id = ?", {task_id});
+  for (const auto& l : ids) c.exec("INSERT INTO task_labels (task_id, label_id) VALUES (?, ?)", {task_id, l});
+}
+
+std::optional<double> last_position(sql::Connection& c, const std::string& project_id, const std::string& state_id) {
+  auto r = c.query(
+      "SELECT position FROM tasks WHERE project_id = ? AND state_id = ? ORDER BY position DESC, id DESC LIMIT 1",
+      {project_id, state_id});
+  if (auto row = r.first()) return row->f64(0);
+  return std::nullopt;
+}
+
+std::optional<double> neighbour_position(sql::Connection& c, const std::string& project_id,
+                                         const std::string& state_id, double pos, const std::string& id, bool after,
+                                         const std::string& exclude_id) {
+  std::string q = std::string("SELECT position FROM tasks WHERE project_id = ? AND state_id = ? AND id <> ? AND ") +
+                  (after ? "(position, id) > (?, ?) ORDER BY position, id" :
+                           "(position, id) < (?, ?) ORDER BY position DESC, id DESC") +
+                  " LIMIT 1";
+  auto r = c.query(q, {project_id, state_id, exclude_id, pos, id});
+  if (auto row = r.first()) return row->f64(0);
+  return std::nullopt;
+}
+
+std::optional<std::string> parent_of(sql::Connection& c, std::string_view task_id) {
+  auto r = c.query("SELECT parent_id FROM tasks WHERE id = ?", {task_id});
+  if (auto row = r.first()) return row->opt_str(0);
+  return std::nullopt;
+}
+
+std::vector<std::string> children_of(sql::Connection& c, const std::vector<std::string>& ids) {
+  std::vector<std::string> out;
+  if (ids.empty()) return out;
+  std::vector<sql::Param> params(ids.begin(), ids.end());
+  auto r = c.query("SELECT id FROM tasks WHERE parent_id IN (" + placeholders(ids.size()) + ")", params);
+  for (std::size_t i = 0; i < r.size(); ++i) out.push_back(r[i].str(0));
+  return out;
+}
+
+sql::Param sort_value(const Task& t, SortField f) {
+  switch (f) {
+    case SortField::created_at: return t.created_at;
+    case SortField::updated_at: return t.updated_at;
+    case SortField::priority: return t.priority;
+    case SortField::due_date: return t.due_date.value_or("9999-12-31");
+    case SortField::position: return t.position;
+    case SortField::number: return t.number;
+    case SortField::relevance: return t.rank;
+  }
+  return t.created_at;
+}
+
+std::pair<std::string, std::vector<sql::Param>> build_task_query(
+    const std::vector<std::string>& project_ids, const TaskQuery& q, const std::optional<std::string>& assigned_to,
+    const std::string& today, const std::optional<std::pair<sql::Param, std::string>>& after, int limit,
+    sql::Dialect dialect) {
+  std::vector<sql::Param> p;
+  const bool ranked = q.sort == SortField::relevance && q.text;
+  std::string s = std::string("SELECT ") + kTaskCols + (ranked ? ", s.rank" : "") + " FROM tasks ";
+  if (ranked) {
+    if (dialect == sql::Dialect::sqlite) {
+      s += "JOIN (SELECT rowid AS r, bm25(task_search, 4.0, 1.0) AS rank FROM task_search WHERE task_search MATCH ?) s "
+           "ON s.r = tasks.rowid ";
+      p.emplace_back(fts5_query(*q.text));
+    } else {
+      s += "JOIN (SELECT task_id, -CAST(ts_rank(doc, plainto_tsquery('simple', ?)) AS DOUBLE PRECISION) AS rank "
+           "FROM task_search WHERE doc @@ plainto_tsquery('simple', ?)) s ON s.task_id = tasks.id ";
+      p.emplace_back(*q.text);
+      p.emplace_back(*q.text);
+    }
+  }
+  s += "WHERE ";
+  if (project_ids.size() == 1) {
+    s += "project_id = ?";
+  } else {
+    s += "project_id IN (" + placeholders(project_ids.size()) + ")";
+  }
+  for (const auto& id : project_ids) p.emplace_back(id);
+  s += " AND deleted_at IS NULL";
+  s += q.archived ? " AND archived_at IS NOT NULL" : " AND archived_at IS NULL";
+  if (assigned_to) {
+    s += " AND id IN (SELECT task_id FROM task_assignees WHERE user_id = ?)";
+    p.emplace_back(*assigned_to);
+  }
+  if (!q.state_ids.empty()) {
+    s += " AND state_id IN (" + placeholders(q.state_ids.size()) + ")";
+    for (const auto& v : q.state_ids) p.emplace_back(v);
+  }
+  if (!q.state_groups.empty()) {
+    s += " AND state_group IN (" + placeholders(q.state_groups.size()) + ")";
+    for (const auto& v : q.state_groups) p.emplace_back(v);
+  }
+  if (!q.priorities.empty()) {
+    s += " AND priority IN (" + placeholders(q.priorities.size()) + ")";
+    for (int v : q.priorities) p.emplace_back(v);
+  }
+  if (q.assignee) {
+    if (*q.assignee == "none") {
+      s += " AND NOT EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = tasks.id)";
+    } else {
+      s += " AND EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = tasks.id AND a.user_id = ?)";
+      p.emplace_back(*q.assignee);
+    }
+  }
+  if (q.label_id) {
+    s += " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = tasks.id AND l.label_id = ?)";
+    p.emplace_back(*q.label_id);
+  }
+  if (q.due_before) {
+    s += " AND due_date < ?";
+    p.emplace_back(*q.due_before);
+  }
+  if (q.due_after) {
+    s += " AND due_date > ?";
+    p.emplace_back(*q.due_after);
+  }
+  if (q.overdue) {
+    s += " AND due_date < ? AND state_group NOT IN ('completed', 'cancelled')";
+    p.emplace_back(today);
+  }
+  if (q.parent_id) {
+    if (*q.parent_id == "none") {
+      s += " AND parent_id IS NULL";
+    } else {
+      s += " AND parent_id = ?";
+      p.emplace_back(*q.parent_id);
+    }
+  }
+  if (q.created_by) {
+    s += " AND created_by = ?";
+    p.emplace_back(*q.created_by);
+  }
+  if (q.updated_since) {
+    s += " AND updated_at >= ?";
+    p.emplace_back(*q.updated_since);
+  }
+  if (q.text && !ranked) {
+    if (dialect == sql::Dialect::sqlite) {
+      s += " AND rowid IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)";
+      p.emplace_back(fts5_query(*q.text));
+    } else {
+      s += " AND id IN (SELECT task_id FROM task_search WHERE doc @@ plainto_tsquery('simple', ?))";
+      p.emplace_back(*q.text);
+    }
+  }
+  const std::string expr = sort_expr(q.sort);
+  if (after) {
+    s += " AND (" + expr + ", id) " + (q.descending ? "<" : ">") + " (?, ?)";
+    p.push_back(after->first);
+    p.emplace_back(after->second);
+  }
+  const char* dir = q.descending ? " DESC" : "";
+  s += " ORDER BY " + expr + dir + ", id" + dir + " LIMIT ?";
+  p.emplace_back(limit);
+  return {std::move(s), std::move(p)};
+}
+
+std::vector<Task> query_tasks(sql::Connection& c, const std::vector<std::string>& project_ids, const TaskQuery& q,
+                              const std::optional<std::string>& assigned_to, const std::string& today,
+                              const std::optional<std::pair<sql::Param, std::string>>& after, int limit,
+                              sql::Dialect dialect) {
+  std::vector<Task> out;
+  if (project_ids.empty()) return out;
+  auto [s, p] = build_task_query(project_ids, q, assigned_to, today, after, limit, dialect);
+  auto res = c.query(s, p);
+  for (std::size_t i = 0; i < res.size(); ++i) out.push_back(task_from(res[i]));
+  load_links(c, out);
+  return out;
+}
+
+void add_activity(sql::Connection& c, const Activity& a) {
+  c.exec(
+      "INSERT INTO task_activity (id, task_id, actor_id, kind, field, old_value, new_value, created_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      {a.id, a.task_id, a.actor_id, a.kind, a.field, a.old_value, a.new_value, a.created_at});
+}
+
+std::vector<Activity> list_activity(sql::Connection& c, const std::string& task_id,
+                                    const std::optional<std::string>& before_id, int limit) {
+  std::string s =
+      "SELECT id, task_id, actor_id, kind, field, old_value, new_value, created_at FROM task_activity "
+      "WHERE task_id = ?";
+  std::vector<sql::Param> p{task_id};
+  if (before_id) {
+    s += " AND id < ?";
+    p.emplace_back(*before_id);
+  }
+  s += " ORDER BY id DESC LIMIT ?";
+  p.emplace_back(limit);
+  auto r = c.query(s, p);
+  std::vector<Activity> out;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    Activity a;
+    a.id = r[i].str(0);
+    a.task_id = r[i].str(1);
+    a.actor_id = r[i].str(2);
+    a.kind = r[i].str(3);
+    a.field = r[i].opt_str(4);
+    a.old_value = r[i].opt_str(5);
+    a.new_value = r[i].opt_str(6);
+    a.created_at = r[i].i64(7);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+void add_watcher(sql::Connection& c, const std::string& task_id, const std::string& user_id, int64_t now) {
+  c.exec("INSERT INTO task_watchers (task_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+         {task_id, user_id, now});
+}
+
+void remove_watcher(sql::Connection& c, const std::string& task_id, const std::string& user_id) {
+  c.exec("DELETE FROM task_watchers WHERE task_id = ? AND user_id = ?", {task_id, user_id});
+}
+
+std::vector<Watcher> list_watchers(sql::Connection& c, const std::string& task_id) {
+  auto r = c.query("SELECT user_id, created_at FROM task_watchers WHERE task_id = ? ORDER BY created_at, user_id",
+                   {task_id});
+  std::vector<Watcher> out;
+  for (std::size_t i = 0; i < r.size(); ++i) out.push_back(Watcher{r[i].str(0), r[i].i64(1)});
+  return out;
+}
+
+void insert_comment(sql::Connection& c, const Comment& cm) {
+  c.exec(std::string("INSERT INTO task_comments (") + kCommentCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)",
+         {cm.id, cm.task_id, cm.author_id, cm.body, cm.version, cm.created_at, cm.updated_at});
+}
+
+std::optional<Comment> find_comment(sql::Connection& c, std::string_view id) {
+  auto r = c.query(std::string("SELECT ") + kCommentCols + " FROM task_comments WHERE id = ?", {id});
+  auto row = r.first();
+  if (!row) return std::nullopt;
+  std::vector<Comment> v{comment_from(*row)};
+  load_mentions(c, v);
+  return std::move(v.front());
+}
+
+int64_t update_comment(sql::Connection& c, const Comment& cm) {
+  return c.exec("UPDATE task_comments SET body = ?, version = ?, updated_at = ? WHERE id = ?",
+                {cm.body, cm.version, cm.updated_at, cm.id});
+}
+
+void delete_comment(sql::Connection& c, const std::string& id) {
+  c.exec("DELETE FROM task_reactions WHERE target_id = ?", {id});
+  c.exec("DELETE FROM task_comments WHERE id = ?", {id});
+}
+
+std::vector<Comment> list_comments(sql::Connection& c, const std::string& task_id,
+                                   const std::optional<std::string>& after_id, int limit) {
+  std::string s = std::string("SELECT ") + kCommentCols + " FROM task_comments WHERE task_id = ?";
+  std::vector<sql::Param> p{task_id};
+  if (after_id) {
+    s += " AND id > ?";
+    p.emplace_back(*after_id);
+  }
+  s += " ORDER BY id LIMIT ?";
+  p.emplace_back(limit);
+  auto r = c.query(s, p);
+  std::vector<Comment> out;
+  for (std::size_t i = 0; i < r.size(); ++i) out.push_back(comment_from(r[i]));
+  load_mentions(c, out);
+  return out;
+}
+
+void set_mentions(sql::Connection& c, const std::string& comment_id, const std::vector<std::string>& user_ids,
+                  int64_t now) {
+  c.exec("DELETE FROM comment_mentions WHERE comment_id = ?", {comment_id});
+  for (const auto& u : user_ids)
+    c.exec("INSERT INTO comment_mentions (comment_id, user_id, created_at) VALUES (?, ?, ?)", {comment_id, u, now});
+}
+
+namespace {
+constexpr const char* kRelationCols = "id, kind, source_id, target_id, created_by, created_at";
+Relation relation_from(const sql::Row& r) {
+  return Relation{r.str(0), r.str(1), r.str(2), r.str(3), r.str(4), r.i64(5)};
+}
+}  // namespace
+
+void insert_relation(sql::Connection& c, const Relation& r) {
+  c.exec(std::string("INSERT INTO task_relations (") + kRelationCols + ") VALUES (?, ?, ?, ?, ?, ?)",
+         {r.id, r.kind, r.source_id, r.target_id, r.created_by, r.created_at});
+}
+
+std::optional<Relation> find_relation(sql::Connection& c, std::string_view id) {
+  auto r = c.query(std::string("SELECT ") + kRelationCols + " FROM task_relations WHERE id = ?", {id});
+  if (auto row = r.first()) return relation_from(*row);
+  return std::nullopt;
+}
+
+bool relation_exists(sql::Connection& c, const std::string& kind, const std::string& source,
+                     const std::string& target) {
+  auto r = c.query(
+      "SELECT 1 FROM task_relations WHERE kind = ? AND ((source_id = ? AND target_id = ?) OR "
+      "(source_id = ? AND target_id = ?)) LIMIT 1",
+      {kind, source, target, target, source});
+  return !r.empty();
+}
+
+void delete_relation(sql::Connection& c, const std::string& id) {
+  c.exec("DELETE FROM task_relations WHERE id = ?", {id});
+}
+
+std::vector<Relation> list_relations(sql::Connection& c, const std::string& task_id) {
+  auto r = c.query(std::string("SELECT ") + kRelationCols + " FROM task_relations WHERE source_id = ? UNION ALL " +
+                       "SELECT " + kRelationCols + " FROM task_relations WHERE target_id = ? ORDER BY id",
+                   {task_id, task_id});
+  std::vector<Relation> out;
+  for (std::size_t i = 0; i < r.size(); ++i) out.push_back(relation_from(r[i]));
+  return out;
+}
+
+void add_reaction(sql::Connection& c, const std::string& kind, const std::string& target_id,
+                  const std::string& user_id, const std::string& emoji, int64_t now) {
+  c.exec(
+      "INSERT INTO task_reactions (target_kind, target_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT DO NOTHING",
+      {kind, target_id, user_id, emoji, now});
+}
+
+void remove_reaction(sql::Connection& c, const std::string& target_id, const std::string& user_id,
+                     const std::string& emoji) {
+  c.exec("DELETE FROM task_reactions WHERE target_id = ? AND emoji = ? AND user_id = ?", {target_id, emoji, user_id});
+}
+
+void remove_reactions(sql::Connection& c, const std::string& target_id) {
+  c.exec("DELETE FROM task_reactions WHERE target_id = ?", {target_id});
+}
+
+std::vector<ReactionCount> list_reactions(sql::Connection& c, const std::string& target_id) {
+  auto r = c.query("SELECT emoji, user_id FROM task_reactions WHERE target_id = ? ORDER BY emoji, created_at, user_id",
+                   {target_id});
+  std::vector<ReactionCount> out;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    std::string emoji = r[i].str(0);
+    if (out.empty() || out.back().emoji != emoji) out.push_back(ReactionCount{emoji, {}});
+    out.back().user_ids.push_back(r[i].str(1));
+  }
+  return out;
+}
+
+namespace {
+constexpr const char* kViewCols = "id, project_id, owner_id, name, query, shared, version, created_at, updated_at";
+SavedView view_from(const sql::Row& r) {
+  return SavedView{r.str(0), r.str(1), r.str(2), r.str(3), r.str(4), r.boolean(5), r.i64(6), r.i64(7), r.i64(8)};
+}
+}  // namespace
+
+void insert_view(sql::Connection& c, const SavedView& v) {
+  c.exec(std::string("INSERT INTO saved_views (") + kViewCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         {v.id, v.project_id, v.owner_id, v.name, v.query, v.shared, v.version, v.created_at, v.updated_at});
+}
+
+std::optional<SavedView> find_view(sql::Connection& c, std::string_view id) {
+  auto r = c.query(std::string("SELECT ") + kViewCols + " FROM saved_views WHERE id = ?", {id});
+  if (auto row = r.first()) return view_from(*row);
+  return std::nullopt;
+}
+
+void update_view(sql::Connection& c, const SavedView& v) {
+  c.exec("UPDATE saved_views SET name = ?, query = ?, shared = ?, version = ?, updated_at = ? WHERE id = ?",
+         {v.name, v.query, v.shared, v.version, v.updated_at, v.id});
+}
+
+void delete_view(sql::Connection& c, const std::string& id) { c.exec("DELETE FROM saved_views WHERE id = ?", {id}); }
+
+std::vector<SavedView> list_views(sql::Connection& c, const std::string& project_id, const std::string& user_id) {
+  auto r = c.query(std::string("SELECT ") + kViewCols +
+                       " FROM saved_views WHERE project_id = ? AND (shared = ? OR owner_id = ?) ORDER BY id",
+                   {project_id, true, user_id});
+  std::vector<SavedView> out;
+  for (std::size_t i = 0; i < r.size(); ++i) out.push_back(view_from(r[i]));
+  return out;
+}
+
+int64_t move_state(sql::Connection& c, const std::string& project_id, const std::string& from_state,
+                   const std::string& to_state, const std::string& to_group, int64_t now) {
+  return c.exec(
+      "UPDATE tasks SET state_id = ?, state_group = ?, "
+      "completed_at = CASE WHEN ? = 'completed' THEN COALESCE(completed_at, ?) ELSE NULL END, "
+      "version = version + 1, updated_at = ? WHERE project_id = ? AND state_id = ?",
+      {to_state, to_group, to_group, now, now, project_id, from_state});
+}
+
+std::string fts5_query(std::string_view text) {
+  std::string out, word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    if (!out.empty()) out += " ";
+    out += "\"" + word + "\"";
+    word.clear();
+  };
+  for (char ch : text) {
+    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+      flush();
+    } else if (ch == '"') {
+      word += "\"\"";
+    } else {
+      word += ch;
+    }
+  }
+  flush();
+  if (out.empty()) out = "\"\"";
+  return out;
+}
+
+void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string& task_id) {
+  auto t = c.query("SELECT title, description FROM tasks WHERE id = ?", {task_id});
+  auto row = t.first();
+  if (!row) return;
+  std::string title = row->str(0);
+  std::string body = row->str(1);
+  auto cms = c.query("SELECT body FROM task_comments WHERE task_id = ? ORDER BY id", {task_id});
+  for (std::size_t i = 0; i < cms.size() && body.size() < (1u << 20); ++i) body += "\n" + cms[i].str(0);
+  if (dialect == sql::Dialect::sqlite) {
+    c.exec("DELETE FROM task_search WHERE rowid = (SELECT rowid FROM tasks WHERE id = ?)", {task_id});
+    c.exec("INSERT INTO task_search (rowid, title, body) SELECT rowid, ?, ? FROM tasks WHERE id = ?",
+           {title, body, task_id});
+  } else {
+    c.exec(
+        "INSERT INTO task_search (task_id, doc) VALUES (?, setweight(to_tsvector('simple', ?), 'A') || "
+        "setweight(to_tsvector('simple', ?), 'B')) ON CONFLICT (task_id) DO UPDATE SET doc = EXCLUDED.doc",
+        {task_id, title, body});
+  }
+}
+
+void purge_project(sql::Connection& c, const std::string& project_id, sql::Dialect dialect) {
+  if (dialect == sql::Dialect::sqlite)
+    c.exec("DELETE FROM task_search WHERE rowid IN (SELECT rowid FROM tasks WHERE project_id = ?)", {project_id});
+  c.exec("DELETE FROM task_reactions WHERE target_id IN (SELECT id FROM tasks WHERE project_id = ?) OR target_id IN "
+         "(SELECT cm.id FROM task_comments cm JOIN tasks t ON t.id = cm.task_id WHERE t.project_id = ?)",
+         {project_id, project_id});
+  c.exec("UPDATE tasks SET parent_id = NULL WHERE project_id = ? AND parent_id IS NOT NULL", {project_id});
+  c.exec("DELETE FROM tasks WHERE project_id = ?", {project_id});
+  c.exec("DELETE FROM task_counters WHERE project_id = ?", {project_id});
+  c.exec("DELETE FROM saved_views WHERE project_id = ?", {project_id});
+}
+
+}  // namespace taskhub::tasks::repo

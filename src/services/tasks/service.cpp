@@ -1,0 +1,955 @@
+#include "services/tasks/service.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/ids.hpp"
+#include "core/pagination.hpp"
+#include "core/time.hpp"
+#include "services/tasks/repository.hpp"
+
+namespace taskhub::tasks {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr double kPositionStep = 1024.0;
+
+const char* group_name(projects::StateGroup g) {
+  switch (g) {
+    case projects::StateGroup::backlog: return "backlog";
+    case projects::StateGroup::unstarted: return "unstarted";
+    case projects::StateGroup::started: return "started";
+    case projects::StateGroup::completed: return "completed";
+    case projects::StateGroup::cancelled: return "cancelled";
+  }
+  return "backlog";
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) {
+    if (!s.empty()) s += ",";
+    s += x;
+  }
+  return s;
+}
+
+std::optional<std::string> opt_text(const std::optional<int64_t>& v) {
+  if (!v) return std::nullopt;
+  return std::to_string(*v);
+}
+
+std::vector<std::string> dedup(const std::vector<std::string>& v) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& x : v)
+    if (seen.insert(x).second) out.push_back(x);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+struct Changes {
+  std::vector<Activity> items;
+  void add(const Task& t, const std::string& actor, int64_t now, std::string field, std::optional<std::string> old_v,
+           std::optional<std::string> new_v, bool always = false) {
+    if (old_v == new_v && !always) return;
+    Activity a;
+    a.task_id = t.id;
+    a.actor_id = actor;
+    a.kind = "updated";
+    a.field = std::move(field);
+    a.old_value = std::move(old_v);
+    a.new_value = std::move(new_v);
+    a.created_at = now;
+    items.push_back(std::move(a));
+  }
+};
+
+void record(sql::Connection& c, const std::string& task_id, const std::string& actor, int64_t now, std::string kind,
+            std::optional<std::string> field = std::nullopt, std::optional<std::string> old_v = std::nullopt,
+            std::optional<std::string> new_v = std::nullopt) {
+  Activity a;
+  a.id = new_uuid_v7();
+  a.task_id = task_id;
+  a.actor_id = actor;
+  a.kind = std::move(kind);
+  a.field = std::move(field);
+  a.old_value = std::move(old_v);
+  a.new_value = std::move(new_v);
+  a.created_at = now;
+  repo::add_activity(c, a);
+}
+
+// Number of tasks from `id` up to the root (the task itself counts 1). Stops early past kMaxDepth + 1.
+int depth_of(sql::Connection& c, const std::string& id, const std::string& moving_id, bool& cycle) {
+  int d = 0;
+  std::optional<std::string> cur = id;
+  while (cur && d <= kMaxDepth + 1) {
+    if (*cur == moving_id) {
+      cycle = true;
+      return d;
+    }
+    ++d;
+    cur = repo::parent_of(c, *cur);
+  }
+  return d;
+}
+
+// Levels in the subtree under id (a leaf: 1).
+int height_of(sql::Connection& c, const std::string& id) {
+  int h = 1;
+  std::vector<std::string> level{id};
+  while (h <= kMaxDepth + 1) {
+    level = repo::children_of(c, level);
+    if (level.empty()) break;
+    ++h;
+  }
+  return h;
+}
+
+void check_parent(sql::Connection& c, const std::string& project_id, const std::string& parent_id,
+                  const std::string& task_id) {
+  if (!is_uuid(parent_id)) throw bad_field("parent_id", "must be a task of the same project");
+  auto parent = repo::find_task(c, parent_id);
+  if (!parent || parent->deleted_at || parent->project_id != project_id)
+    throw bad_field("parent_id", "must be a task of the same project");
+  bool cycle = false;
+  int d = depth_of(c, parent_id, task_id, cycle);
+  if (cycle || parent_id == task_id)
+    throw ApiError(409, "parent-cycle", "A task cannot be its own ancestor.", {{"parent_id", "would create a cycle"}});
+  int h = task_id.empty() ? 1 : height_of(c, task_id);
+  if (d + h > kMaxDepth)
+    throw ApiError(409, "too-deep", "Subtasks are limited to " + std::to_string(kMaxDepth) + " levels.",
+                   {{"parent_id", "too deep"}});
+}
+
+sql::Param cursor_value(const json::value& v, SortField f) {
+  switch (f) {
+    case SortField::created_at:
+    case SortField::updated_at:
+    case SortField::priority:
+    case SortField::number:
+      if (v.is_int64()) return v.as_int64();
+      break;
+    case SortField::position:
+    case SortField::relevance:
+      // Doubles travel as exact hexadecimal text: Boost.JSON 1.81 may parse decimal text 1 ulp off,
+      // which would skip or repeat rows at a page boundary.
+      if (v.is_string()) {
+        double d = 0;
+        const auto& s = v.as_string();
+        auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), d, std::chars_format::hex);
+        if (ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(d)) return d;
+      }
+      break;
+    case SortField::due_date:
+      if (v.is_string()) return std::string(v.as_string());
+      break;
+  }
+  throw bad_field("cursor", "is not a cursor of this list");
+}
+
+json::value param_json(const sql::Param& p) {
+  if (auto i = std::get_if<int64_t>(&p.v)) return *i;
+  if (auto d = std::get_if<double>(&p.v)) {
+    char buf[64];
+    auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, *d, std::chars_format::hex);
+    return json::value(std::string(buf, ptr));
+  }
+  if (auto s = std::get_if<std::string>(&p.v)) return json::value(*s);
+  return nullptr;
+}
+
+// Applies a merge patch to cur (loaded in this transaction): row, links, watchers, activity.
+Task apply_update(sql::Connection& c, const std::string& user, int64_t now, const Task* cur,
+                  const UpdateTaskInput& in, const std::optional<projects::StateInfo>& state,
+                  const std::optional<std::vector<std::string>>& assignees,
+                  const std::optional<std::vector<std::string>>& labels) {
+  const std::string& pid = cur->project_id;
+  Task t = *cur;
+  Changes ch;
+  if (in.title && *in.title != t.title) {
+    ch.add(t, user, now, "title", t.title, *in.title);
+    t.title = *in.title;
+  }
+  if (in.description && *in.description != t.description) {
+    ch.add(t, user, now, "description", std::nullopt, std::nullopt, true);  // long text: not copied
+    t.description = *in.description;
+  }
+  if (in.priority && *in.priority != t.priority) {
+    ch.add(t, user, now, "priority", priority_name(t.priority), priority_name(*in.priority));
+    t.priority = *in.priority;
+  }
+  if (in.start_date && *in.start_date != t.start_date) {
+    ch.add(t, user, now, "start_date", t.start_date, *in.start_date);
+    t.start_date = *in.start_date;
+  }
+  if (in.due_date && *in.due_date != t.due_date) {
+    ch.add(t, user, now, "due_date", t.due_date, *in.due_date);
+    t.due_date = *in.due_date;
+  }
+  if (t.start_date && t.due_date && *t.start_date > *t.due_date)
+    throw bad_field("due_date", "must not be before start_date");
+  if (in.estimate && *in.estimate != t.estimate) {
+    ch.add(t, user, now, "estimate", opt_text(t.estimate), opt_text(*in.estimate));
+    t.estimate = *in.estimate;
+  }
+  if (in.parent_id && *in.parent_id != t.parent_id) {
+    if (*in.parent_id) check_parent(c, pid, **in.parent_id, t.id);
+    ch.add(t, user, now, "parent_id", t.parent_id, *in.parent_id);
+    t.parent_id = *in.parent_id;
+  }
+  bool state_changed = false;
+  if (state && state->id != t.state_id) {
+    ch.add(t, user, now, "state_id", t.state_id, state->id);
+    state_changed = true;
+    t.state_id = state->id;
+    t.state_group = group_name(state->group);
+    if (state->group == projects::StateGroup::completed) {
+      if (!t.completed_at) t.completed_at = now;
+    } else {
+      t.completed_at.reset();
+    }
+  }
+  if (in.after_id || in.before_id) {
+    const bool after = in.after_id.has_value();
+    const std::string& anchor_id = after ? *in.after_id : *in.before_id;
+    const char* field = after ? "after_id" : "before_id";
+    auto anchor = anchor_id == t.id ? std::nullopt : repo::find_task(c, anchor_id);
+    if (!anchor || anchor->deleted_at || anchor->project_id != pid || anchor->state_id != t.state_id)
+      throw bad_field(field, "must be another task of the same project and state");
+    auto next = repo::neighbour_position(c, pid, t.state_id, anchor->position, anchor->id, after, t.id);
+    double pos = next ? (anchor->position + *next) / 2 : anchor->position + (after ? kPositionStep : -kPositionStep);
+    if (pos == anchor->position || (next && pos == *next))
+      throw conflict("position-exhausted", "No room left between those tasks; move a neighbour first.");
+    if (pos != t.position) {
+      ch.add(t, user, now, "position", std::to_string(t.position), std::to_string(pos));
+      t.position = pos;
+    }
+  } else if (state_changed) {
+    t.position = repo::last_position(c, pid, t.state_id).value_or(0.0) + kPositionStep;
+  }
+  if (assignees && *assignees != t.assignee_ids) {
+    ch.add(t, user, now, "assignee_ids", join(t.assignee_ids), join(*assignees));
+    repo::set_assignees(c, t.id, *assignees);
+    for (const auto& a : *assignees)
+      if (std::find(t.assignee_ids.begin(), t.assignee_ids.end(), a) == t.assignee_ids.end())
+        repo::add_watcher(c, t.id, a, now);
+    t.assignee_ids = *assignees;
+  }
+  if (labels && *labels != t.label_ids) {
+    ch.add(t, user, now, "label_ids", join(t.label_ids), join(*labels));
+    repo::set_labels(c, t.id, *labels);
+    t.label_ids = *labels;
+  }
+  if (!ch.items.empty()) {
+    t.version = cur->version + 1;
+    t.updated_at = now;
+    repo::update_task(c, t);
+    for (auto& a : ch.items) {
+      a.id = new_uuid_v7();
+      repo::add_activity(c, a);
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+std::optional<int> priority_from_name(std::string_view name) {
+  for (int i = 0; i < 5; ++i)
+    if (name == kPriorityNames[i]) return i;
+  return std::nullopt;
+}
+
+const char* priority_name(int p) { return (p >= 0 && p < 5) ? kPriorityNames[p] : "none"; }
+
+bool valid_date(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (int i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (s[i] < '0' || s[i] > '9') return false;
+  int y = std::stoi(std::string(s.substr(0, 4))), m = std::stoi(std::string(s.substr(5, 2))),
+      d = std::stoi(std::string(s.substr(8, 2)));
+  if (y < 1900 || m < 1 || m > 12 || d < 1) return false;
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int max = days[m - 1] + ((m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) ? 1 : 0);
+  return d <= max;
+}
+
+std::optional<std::pair<SortField, bool>> parse_sort(std::string_view s) {
+  bool desc = false;
+  if (!s.empty() && s[0] == '-') {
+    desc = true;
+    s.remove_prefix(1);
+  }
+  static const std::pair<std::string_view, SortField> names[] = {
+      {"created_at", SortField::created_at}, {"updated_at", SortField::updated_at},
+      {"priority", SortField::priority},     {"due_date", SortField::due_date},
+      {"position", SortField::position},     {"number", SortField::number},
+      {"relevance", SortField::relevance}};
+  for (const auto& [n, f] : names)
+    if (s == n) return std::make_pair(f, desc);
+  return std::nullopt;
+}
+
+std::vector<std::string> parse_mentions(std::string_view body) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i + 37 <= body.size(); ++i) {
+    if (body[i] != '@') continue;
+    if (i > 0) {
+      char p = body[i - 1];
+      if ((p >= 'a' && p <= 'z') || (p >= 'A' && p <= 'Z') || (p >= '0' && p <= '9')) continue;  // e-mail text
+    }
+    std::string cand(body.substr(i + 1, 36));
+    if (!is_uuid(cand)) continue;
+    if (std::find(out.begin(), out.end(), cand) == out.end()) out.push_back(cand);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- authorization
+
+projects::ProjectAccess TasksService::access_or_404(const std::string& user, const std::string& project_id) {
+  if (!is_uuid(project_id)) throw not_found("The project does not exist.");
+  auto acc = projects_.project_access(user, project_id);
+  if (!acc) throw not_found("The project does not exist.");
+  return *acc;
+}
+
+namespace {
+void require_write(const projects::ProjectAccess& acc) {
+  if (acc.archived) throw ApiError(403, "project-archived", "The project is archived and read-only.");
+  if (!acc.can_write()) throw forbidden("Viewers cannot change tasks of this project.");
+}
+}  // namespace
+
+projects::ProjectAccess TasksService::writable(const std::string& user, const std::string& project_id) {
+  auto acc = access_or_404(user, project_id);
+  require_write(acc);
+  return acc;
+}
+
+std::pair<Task, projects::ProjectAccess> TasksService::visible_task(const std::string& user,
+                                                                    const std::string& task_id, bool allow_deleted) {
+  if (!is_uuid(task_id)) throw not_found("The task does not exist.");
+  auto t = db_.read_value([&](sql::Connection& c) { return repo::find_task(c, task_id); });
+  if (!t) throw not_found("The task does not exist.");
+  auto acc = projects_.project_access(user, t->project_id);
+  if (!acc) throw not_found("The task does not exist.");
+  if (t->deleted_at && !allow_deleted) throw not_found("The task does not exist.");
+  t->key = acc->key;
+  return {std::move(*t), std::move(*acc)};
+}
+
+void TasksService::check_assignees(const std::string& project_id, const std::vector<std::string>& ids,
+                                   const char* field) {
+  if (ids.empty()) return;
+  for (const auto& id : ids)
+    if (!is_uuid(id)) throw bad_field(field, "must be ids of project members");
+  auto members = projects_.project_members(project_id, ids);
+  std::set<std::string> ok(members.begin(), members.end());
+  for (const auto& id : ids)
+    if (!ok.count(id)) throw bad_field(field, "must be ids of project members");
+}
+
+void TasksService::check_labels(const std::string& project_id, const std::vector<std::string>& ids,
+                                const char* field) {
+  if (ids.empty()) return;
+  for (const auto& id : ids)
+    if (!is_uuid(id)) throw bad_field(field, "must be labels of this project");
+  auto found = projects_.existing_labels(project_id, ids);
+  std::set<std::string> ok(found.begin(), found.end());
+  for (const auto& id : ids)
+    if (!ok.count(id)) throw bad_field(field, "must be labels of this project");
+}
+
+// ---------------------------------------------------------------- tasks
+
+Task TasksService::create_task(const std::string& user, const std::string& project_id, const CreateTaskInput& in) {
+  auto acc = writable(user, project_id);
+  std::optional<projects::StateInfo> state;
+  if (in.state_id) {
+    if (is_uuid(*in.state_id)) state = projects_.state(project_id, *in.state_id);
+    if (!state || state->project_id != project_id) throw bad_field("state_id", "must be a state of this project");
+  } else {
+    state = projects_.default_state(project_id);
+    if (!state) throw conflict("no-state", "The project has no workflow state.");
+  }
+  auto assignees = dedup(in.assignee_ids.value_or(std::vector<std::string>{}));
+  auto labels = dedup(in.label_ids.value_or(std::vector<std::string>{}));
+  check_assignees(project_id, assignees, "assignee_ids");
+  check_labels(project_id, labels, "label_ids");
+  if (in.start_date && in.due_date && *in.start_date > *in.due_date)
+    throw bad_field("due_date", "must not be before start_date");
+
+  Task t;
+  t.id = new_uuid_v7();
+  t.project_id = project_id;
+  t.key = acc.key;
+  t.title = in.title;
+  t.description = in.description.value_or("");
+  t.state_id = state->id;
+  t.state_group = group_name(state->group);
+  t.priority = in.priority.value_or(0);
+  t.start_date = in.start_date;
+  t.due_date = in.due_date;
+  t.estimate = in.estimate;
+  t.parent_id = in.parent_id;
+  t.created_by = user;
+  t.created_at = t.updated_at = clock_.now_ms();
+  if (state->group == projects::StateGroup::completed) t.completed_at = t.created_at;
+  t.assignee_ids = assignees;
+  t.label_ids = labels;
+
+  db_.write([&](sql::Connection& c) {
+    if (t.parent_id) check_parent(c, project_id, *t.parent_id, "");
+    t.number = repo::next_number(c, project_id);
+    t.position = repo::last_position(c, project_id, t.state_id).value_or(0.0) + kPositionStep;
+    repo::insert_task(c, t);
+    repo::set_assignees(c, t.id, assignees);
+    repo::set_labels(c, t.id, labels);
+    repo::add_watcher(c, t.id, user, t.created_at);
+    for (const auto& a : assignees) repo::add_watcher(c, t.id, a, t.created_at);
+    record(c, t.id, user, t.created_at, "created");
+    repo::reindex_search(c, db_.dialect(), t.id);
+  });
+  return t;
+}
+
+Task TasksService::get_task(const std::string& user, const std::string& task_id) {
+  return visible_task(user, task_id).first;
+}
+
+Task TasksService::get_task_by_number(const std::string& user, const std::string& project_id, int64_t number) {
+  auto acc = access_or_404(user, project_id);
+  auto t = db_.read_value([&](sql::Connection& c) { return repo::find_task_by_number(c, project_id, number); });
+  if (!t || t->deleted_at) throw not_found("The task does not exist.");
+  t->key = acc.key;
+  return *t;
+}
+
+Task TasksService::update_task(const std::string& user, const std::string& task_id, const UpdateTaskInput& in,
+                               const IfMatch& if_match) {
+  auto [before, acc] = visible_task(user, task_id);
+  require_write(acc);
+  const std::string pid = before.project_id;
+  std::optional<projects::StateInfo> state;
+  if (in.state_id) {
+    if (is_uuid(*in.state_id)) state = projects_.state(pid, *in.state_id);
+    if (!state || state->project_id != pid) throw bad_field("state_id", "must be a state of this project");
+  }
+  std::optional<std::vector<std::string>> assignees, labels;
+  if (in.assignee_ids) {
+    assignees = dedup(*in.assignee_ids);
+    check_assignees(pid, *assignees, "assignee_ids");
+  }
+  if (in.label_ids) {
+    labels = dedup(*in.label_ids);
+    check_labels(pid, *labels, "label_ids");
+  }
+  if (in.after_id && in.before_id) throw bad_field("after_id", "give after_id or before_id, not both");
+  for (const auto* anchor : {&in.after_id, &in.before_id})
+    if (*anchor && !is_uuid(**anchor)) throw bad_field(anchor == &in.after_id ? "after_id" : "before_id",
+                                                       "must be a task of the same project and state");
+
+  const int64_t now = clock_.now_ms();
+  Task out;
+  db_.write([&](sql::Connection& c) {
+    auto cur = repo::find_task(c, task_id);
+    if (!cur || cur->deleted_at) throw not_found("The task does not exist.");
+    require_match(if_match, cur->version);
+    out = apply_update(c, user, now, &*cur, in, state, assignees, labels);
+    if (out.title != cur->title || out.description != cur->description) repo::reindex_search(c, db_.dialect(), out.id);
+  });
+  out.key = acc.key;
+  return out;
+}
+
+void TasksService::delete_task(const std::string& user, const std::string& task_id, const IfMatch& if_match) {
+  auto [t0, acc] = visible_task(user, task_id);
+  require_write(acc);
+  const int64_t now = clock_.now_ms();
+  db_.write([&](sql::Connection& c) {
+    auto t = repo::find_task(c, task_id);
+    if (!t || t->deleted_at) throw not_found("The task does not exist.");
+    require_match(if_match, t->version);
+    t->deleted_at = now;
+    t->version += 1;
+    t->updated_at = now;
+    repo::update_task(c, *t);
+    record(c, t->id, user, now, "deleted");
+  });
+}
+
+Task TasksService::restore_task(const std::string& user, const std::string& task_id) {
+  auto [t0, acc] = visible_task(user, task_id, true);
+  require_write(acc);
+  const int64_t now = clock_.now_ms();
+  Task out;
+  db_.write([&](sql::Connection& c) {
+    auto t = repo::find_task(c, task_id);
+    if (!t) throw not_found("The task does not exist.");
+    if (t->deleted_at) {
+      t->deleted_at.reset();
+      t->version += 1;
+      t->updated_at = now;
+      repo::update_task(c, *t);
+      record(c, t->id, user, now, "restored");
+    }
+    out = std::move(*t);
+  });
+  out.key = acc.key;
+  return out;
+}
+
+Task TasksService::set_archived(const std::string& user, const std::string& task_id, bool archived,
+                                const IfMatch& if_match) {
+  auto [t0, acc] = visible_task(user, task_id);
+  require_write(acc);
+  const int64_t now = clock_.now_ms();
+  Task out;
+  db_.write([&](sql::Connection& c) {
+    auto t = repo::find_task(c, task_id);
+    if (!t || t->deleted_at) throw not_found("The task does not exist.");
+    require_match(if_match, t->version);
+    if (t->archived_at.has_value() != archived) {
+      if (archived)
+        t->archived_at = now;
+      else
+        t->archived_at.reset();
+      t->version += 1;
+      t->updated_at = now;
+      repo::update_task(c, *t);
+      record(c, t->id, user, now, archived ? "archived" : "unarchived");
+    }
+    out = std::move(*t);
+  });
+  out.key = acc.key;
+  return out;
+}
+
+Page<Task> TasksService::run_query(const std::vector<std::string>& project_ids,
+                                   const std::vector<projects::ProjectAccess>& access, const TaskQuery& q,
+                                   const std::optional<std::string>& assigned_to) {
+  std::optional<std::pair<sql::Param, std::string>> after;
+  if (q.cursor) {
+    auto arr = decode_cursor(*q.cursor, 2);
+    if (!arr[1].is_string() || !is_uuid(arr[1].as_string())) throw bad_field("cursor", "is not a cursor of this list");
+    after.emplace(cursor_value(arr[0], q.sort), std::string(arr[1].as_string()));
+  }
+  const std::string today = format_rfc3339_ms(clock_.now_ms()).substr(0, 10);
+  auto rows = db_.read_value([&](sql::Connection& c) {
+    return repo::query_tasks(c, project_ids, q, assigned_to, today, after, q.limit + 1, db_.dialect());
+  });
+  Page<Task> page;
+  std::map<std::string, std::string> keys;
+  for (const auto& a : access) keys[a.project_id] = a.key;
+  if (static_cast<int>(rows.size()) > q.limit) {
+    rows.resize(q.limit);
+    const Task& last = rows.back();
+    page.next_cursor = encode_cursor(json::array{param_json(repo::sort_value(last, q.sort)), json::value(last.id)});
+  }
+  for (auto& t : rows) t.key = keys[t.project_id];
+  page.items = std::move(rows);
+  return page;
+}
+
+Page<Task> TasksService::list_tasks(const std::string& user, const std::string& project_id, const TaskQuery& q) {
+  auto acc = access_or_404(user, project_id);
+  return run_query({project_id}, {acc}, q, std::nullopt);
+}
+
+Page<Task> TasksService::my_tasks(const std::string& user, const TaskQuery& q) {
+  auto access = projects_.visible_projects(user);
+  std::vector<std::string> ids;
+  for (const auto& a : access) ids.push_back(a.project_id);
+  return run_query(ids, access, q, user);
+}
+
+// ---------------------------------------------------------------- comments
+
+Comment TasksService::add_comment(const std::string& user, const std::string& task_id, const std::string& body) {
+  auto [t, acc] = visible_task(user, task_id);
+  require_write(acc);
+  auto candidates = parse_mentions(body);
+  std::vector<std::string> mentions;
+  if (!candidates.empty()) {
+    auto members = projects_.project_members(t.project_id, candidates);
+    std::set<std::string> ok(members.begin(), members.end());
+    for (const auto& m : candidates)
+      if (ok.count(m)) mentions.push_back(m);
+  }
+  Comment cm;
+  cm.id = new_uuid_v7();
+  cm.task_id = task_id;
+  cm.author_id = user;
+  cm.body = body;
+  cm.created_at = cm.updated_at = clock_.now_ms();
+  cm.mention_ids = mentions;
+  db_.write([&](sql::Connection& c) {
+    auto cur = repo::find_task(c, task_id);
+    if (!cur || cur->deleted_at) throw not_found("The task does not exist.");
+    repo::insert_comment(c, cm);
+    repo::set_mentions(c, cm.id, mentions, cm.created_at);
+    record(c, task_id, user, cm.created_at, "comment_added", "comment", std::nullopt, cm.id);
+    repo::reindex_search(c, db_.dialect(), task_id);
+  });
+  return cm;
+}
+
+Page<Comment> TasksService::list_comments(const std::string& user, const std::string& task_id, int limit,
+                                          const std::optional<std::string>& cursor) {
+  visible_task(user, task_id);
+  std::optional<std::string> after;
+  if (cursor) {
+    auto arr = decode_cursor(*cursor, 1);
+    if (!arr[0].is_string() || !is_uuid(arr[0].as_string())) throw bad_field("cursor", "is not a cursor of this list");
+    after = std::string(arr[0].as_string());
+  }
+  auto rows = db_.read_value([&](sql::Connection& c) { return repo::list_comments(c, task_id, after, limit + 1); });
+  Page<Comment> page;
+  if (static_cast<int>(rows.size()) > limit) {
+    rows.resize(limit);
+    page.next_cursor = encode_cursor(json::array{json::value(rows.back().id)});
+  }
+  page.items = std::move(rows);
+  return page;
+}
+
+Comment TasksService::get_comment(const std::string& user, const std::string& comment_id) {
+  if (!is_uuid(comment_id)) throw not_found("The comment does not exist.");
+  auto cm = db_.read_value([&](sql::Connection& c) { return repo::find_comment(c, comment_id); });
+  if (!cm) throw not_found("The comment does not exist.");
+  try {
+    visible_task(user, cm->task_id);
+  } catch (const ApiError& e) {
+    if (e.status() == 404) throw not_found("The comment does not exist.");
+    throw;
+  }
+  return *cm;
+}
+
+Comment TasksService::update_comment(const std::string& user, const std::string& comment_id,
+                                     const std::string& body, const IfMatch& if_match) {
+  auto cm0 = get_comment(user, comment_id);
+  auto [t, acc] = visible_task(user, cm0.task_id);
+  require_write(acc);
+  if (cm0.author_id != user && !acc.is_admin()) throw forbidden("Only the author or a project admin can edit a comment.");
+  auto candidates = parse_mentions(body);
+  std::vector<std::string> mentions;
+  if (!candidates.empty()) {
+    auto members = projects_.project_members(t.project_id, candidates);
+    std::set<std::string> ok(members.begin(), members.end());
+    for (const auto& m : candidates)
+      if (ok.count(m)) mentions.push_back(m);
+  }
+  const int64_t now = clock_.now_ms();
+  Comment out;
+  db_.write([&](sql::Connection& c) {
+    auto cm = repo::find_comment(c, comment_id);
+    if (!cm) throw not_found("The comment does not exist.");
+    require_match(if_match, cm->version);
+    if (cm->body != body) {
+      cm->body = body;
+      cm->version += 1;
+      cm->updated_at = now;
+      repo::update_comment(c, *cm);
+      repo::set_mentions(c, cm->id, mentions, now);
+      cm->mention_ids = mentions;
+      record(c, cm->task_id, user, now, "comment_edited", "comment", std::nullopt, cm->id);
+      repo::reindex_search(c, db_.dialect(), cm->task_id);
+    }
+    out = std::move(*cm);
+  });
+  return out;
+}
+
+void TasksService::delete_comment(const std::string& user, const std::string& comment_id, const IfMatch& if_match) {
+  auto cm0 = get_comment(user, comment_id);
+  auto [t, acc] = visible_task(user, cm0.task_id);
+  require_write(acc);
+  if (cm0.author_id != user && !acc.is_admin())
+    throw forbidden("Only the author or a project admin can delete a comment.");
+  const int64_t now = clock_.now_ms();
+  db_.write([&](sql::Connection& c) {
+    auto cm = repo::find_comment(c, comment_id);
+    if (!cm) throw not_found("The comment does not exist.");
+    require_match(if_match, cm->version);
+    repo::delete_comment(c, cm->id);
+    record(c, cm->task_id, user, now, "comment_deleted", "comment", cm->id, std::nullopt);
+    repo::reindex_search(c, db_.dialect(), cm->task_id);
+  });
+}
+
+// ---------------------------------------------------------------- activity, watchers
+
+Page<Activity> TasksService::list_activity(const std::string& user, const std::string& task_id, int limit,
+                                           const std::optional<std::string>& cursor) {
+  visible_task(user, task_id);
+  std::optional<std::string> before;
+  if (cursor) {
+    auto arr = decode_cursor(*cursor, 1);
+    if (!arr[0].is_string() || !is_uuid(arr[0].as_string())) throw bad_field("cursor", "is not a cursor of this list");
+    before = std::string(arr[0].as_string());
+  }
+  auto rows = db_.read_value([&](sql::Connection& c) { return repo::list_activity(c, task_id, before, limit + 1); });
+  Page<Activity> page;
+  if (static_cast<int>(rows.size()) > limit) {
+    rows.resize(limit);
+    page.next_cursor = encode_cursor(json::array{json::value(rows.back().id)});
+  }
+  page.items = std::move(rows);
+  return page;
+}
+
+Relation relation_seen_from(const Relation& r, const std::string& task_id) {
+  Relation v = r;
+  if (r.source_id == task_id) return v;
+  v.source_id = r.target_id;
+  v.target_id = r.source_id;
+  if (r.kind == "blocks") v.kind = "blocked_by";
+  if (r.kind == "duplicate_of") v.kind = "duplicated_by";
+  return v;
+}
+
+Relation TasksService::add_relation(const std::string& user, const std::string& task_id, const std::string& kind,
+                                    const std::string& other_id) {
+  auto [t, acc] = visible_task(user, task_id);
+  require_write(acc);
+  if (!is_uuid(other_id) || other_id == task_id) throw bad_field("task_id", "must be another task of this project");
+  Relation r;
+  r.id = new_uuid_v7();
+  r.kind = kind == "blocked_by" ? "blocks" : kind;
+  r.source_id = kind == "blocked_by" ? other_id : task_id;
+  r.target_id = kind == "blocked_by" ? task_id : other_id;
+  r.created_by = user;
+  r.created_at = clock_.now_ms();
+  db_.write([&](sql::Connection& c) {
+    auto other = repo::find_task(c, other_id);
+    if (!other || other->deleted_at || other->project_id != t.project_id)
+      throw bad_field("task_id", "must be another task of this project");
+    if (repo::relation_exists(c, r.kind, r.source_id, r.target_id))
+      throw conflict("relation-exists", "These tasks are already related this way.");
+    repo::insert_relation(c, r);
+    record(c, task_id, user, r.created_at, "relation_added", kind, std::nullopt, other_id);
+    record(c, other_id, user, r.created_at, "relation_added", relation_seen_from(r, other_id).kind, std::nullopt,
+           task_id);
+  });
+  return relation_seen_from(r, task_id);
+}
+
+std::vector<Relation> TasksService::list_relations(const std::string& user, const std::string& task_id) {
+  visible_task(user, task_id);
+  auto rows = db_.read_value([&](sql::Connection& c) { return repo::list_relations(c, task_id); });
+  for (auto& r : rows) r = relation_seen_from(r, task_id);
+  return rows;
+}
+
+void TasksService::remove_relation(const std::string& user, const std::string& task_id,
+                                   const std::string& relation_id) {
+  auto [t, acc] = visible_task(user, task_id);
+  if (!is_uuid(relation_id)) throw not_found("The relation does not exist.");
+  require_write(acc);
+  const int64_t now = clock_.now_ms();
+  db_.write([&](sql::Connection& c) {
+    auto r = repo::find_relation(c, relation_id);
+    if (!r || (r->source_id != task_id && r->target_id != task_id)) throw not_found("The relation does not exist.");
+    repo::delete_relation(c, r->id);
+    auto mine = relation_seen_from(*r, task_id);
+    auto theirs = relation_seen_from(*r, mine.target_id);
+    record(c, task_id, user, now, "relation_removed", mine.kind, mine.target_id, std::nullopt);
+    record(c, mine.target_id, user, now, "relation_removed", theirs.kind, task_id, std::nullopt);
+  });
+}
+
+std::vector<ReactionCount> TasksService::list_reactions(const std::string& user, bool on_comment,
+                                                        const std::string& target_id) {
+  if (on_comment)
+    get_comment(user, target_id);
+  else
+    visible_task(user, target_id);
+  return db_.read_value([&](sql::Connection& c) { return repo::list_reactions(c, target_id); });
+}
+
+void TasksService::react(const std::string& user, bool on_comment, const std::string& target_id,
+                         const std::string& emoji, bool on) {
+  std::string task_id = on_comment ? get_comment(user, target_id).task_id : target_id;
+  auto [t, acc] = visible_task(user, task_id);
+  if (std::find_if(std::begin(kReactionNames), std::end(kReactionNames),
+                   [&](const char* n) { return emoji == n; }) == std::end(kReactionNames))
+    throw bad_field("emoji", "must be one of thumbs_up, thumbs_down, laugh, hooray, confused, heart, rocket, eyes");
+  require_write(acc);
+  const int64_t now = clock_.now_ms();
+  db_.write([&](sql::Connection& c) {
+    if (on)
+      repo::add_reaction(c, on_comment ? "comment" : "task", target_id, user, emoji, now);
+    else
+      repo::remove_reaction(c, target_id, user, emoji);
+  });
+}
+
+SavedView TasksService::create_view(const std::string& user, const std::string& project_id,
+                                    const std::string& name, const std::string& query, bool shared) {
+  auto acc = access_or_404(user, project_id);
+  if (shared) require_write(acc);
+  SavedView v;
+  v.id = new_uuid_v7();
+  v.project_id = project_id;
+  v.owner_id = user;
+  v.name = name;
+  v.query = query;
+  v.shared = shared;
+  v.created_at = v.updated_at = clock_.now_ms();
+  db_.write([&](sql::Connection& c) { repo::insert_view(c, v); });
+  return v;
+}
+
+std::vector<SavedView> TasksService::list_views(const std::string& user, const std::string& project_id) {
+  access_or_404(user, project_id);
+  return db_.read_value([&](sql::Connection& c) { return repo::list_views(c, project_id, user); });
+}
+
+SavedView TasksService::get_view(const std::string& user, const std::string& view_id) {
+  if (!is_uuid(view_id)) throw not_found("The view does not exist.");
+  auto v = db_.read_value([&](sql::Connection& c) { return repo::find_view(c, view_id); });
+  if (!v || (!v->shared && v->owner_id != user) || !projects_.project_access(user, v->project_id))
+    throw not_found("The view does not exist.");
+  return *v;
+}
+
+namespace {
+void require_view_owner(const SavedView& v, const projects::ProjectAccess& acc, const std::string& user) {
+  if (v.owner_id == user) {
+    if (v.shared) require_write(acc);
+    return;
+  }
+  require_write(acc);
+  if (!acc.is_admin()) throw forbidden("Only the owner or a project admin can change this view.");
+}
+}  // namespace
+
+SavedView TasksService::update_view(const std::string& user, const std::string& view_id,
+                                    const std::optional<std::string>& name, const std::optional<std::string>& query,
+                                    std::optional<bool> shared, const IfMatch& if_match) {
+  auto v0 = get_view(user, view_id);
+  auto acc = access_or_404(user, v0.project_id);
+  require_view_owner(v0, acc, user);
+  if (shared && *shared) require_write(acc);
+  const int64_t now = clock_.now_ms();
+  SavedView out;
+  db_.write([&](sql::Connection& c) {
+    auto v = repo::find_view(c, view_id);
+    if (!v) throw not_found("The view does not exist.");
+    require_match(if_match, v->version);
+    if (name) v->name = *name;
+    if (query) v->query = *query;
+    if (shared) v->shared = *shared;
+    v->version += 1;
+    v->updated_at = now;
+    repo::update_view(c, *v);
+    out = *v;
+  });
+  return out;
+}
+
+void TasksService::delete_view(const std::string& user, const std::string& view_id, const IfMatch& if_match) {
+  auto v0 = get_view(user, view_id);
+  auto acc = access_or_404(user, v0.project_id);
+  require_view_owner(v0, acc, user);
+  db_.write([&](sql::Connection& c) {
+    auto v = repo::find_view(c, view_id);
+    if (!v) throw not_found("The view does not exist.");
+    require_match(if_match, v->version);
+    repo::delete_view(c, view_id);
+  });
+}
+
+std::vector<Watcher> TasksService::list_watchers(const std::string& user, const std::string& task_id) {
+  visible_task(user, task_id);
+  return db_.read_value([&](sql::Connection& c) { return repo::list_watchers(c, task_id); });
+}
+
+void TasksService::watch(const std::string& user, const std::string& task_id, bool on) {
+  visible_task(user, task_id);
+  const int64_t now = clock_.now_ms();
+  db_.write([&](sql::Connection& c) {
+    if (on)
+      repo::add_watcher(c, task_id, user, now);
+    else
+      repo::remove_watcher(c, task_id, user);
+  });
+}
+
+std::vector<Task> TasksService::bulk_update(const std::string& user, const std::string& project_id,
+                                           const BulkUpdateInput& in) {
+  auto acc = writable(user, project_id);
+  std::optional<projects::StateInfo> state;
+  if (in.state_id) {
+    if (is_uuid(*in.state_id)) state = projects_.state(project_id, *in.state_id);
+    if (!state || state->project_id != project_id) throw bad_field("state_id", "must be a state of this project");
+  }
+  std::optional<std::vector<std::string>> assignees, labels;
+  if (in.assignee_ids) {
+    assignees = dedup(*in.assignee_ids);
+    check_assignees(project_id, *assignees, "assignee_ids");
+  }
+  if (in.label_ids) {
+    labels = dedup(*in.label_ids);
+    check_labels(project_id, *labels, "label_ids");
+  }
+  if (in.task_ids.empty() || in.task_ids.size() > kMaxBulk)
+    throw bad_field("task_ids", "must name 1 to " + std::to_string(kMaxBulk) + " tasks");
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < in.task_ids.size(); ++i)
+    if (!is_uuid(in.task_ids[i]) || !seen.insert(in.task_ids[i]).second)
+      throw bad_field("task_ids[" + std::to_string(i) + "]", "must be distinct tasks of this project");
+  UpdateTaskInput patch;
+  patch.state_id = in.state_id;
+  patch.priority = in.priority;
+  const int64_t now = clock_.now_ms();
+  std::vector<Task> out;
+  db_.write([&](sql::Connection& c) {
+    for (std::size_t i = 0; i < in.task_ids.size(); ++i) {
+      auto cur = repo::find_task(c, in.task_ids[i]);
+      if (!cur || cur->deleted_at || cur->project_id != project_id)
+        throw bad_field("task_ids[" + std::to_string(i) + "]", "must be distinct tasks of this project");
+      Task t = apply_update(c, user, now, &*cur, patch, state, assignees, labels);
+      if (in.archived && t.archived_at.has_value() != *in.archived) {
+        if (*in.archived)
+          t.archived_at = now;
+        else
+          t.archived_at.reset();
+        t.version = t.version == cur->version ? t.version + 1 : t.version;
+        t.updated_at = now;
+        repo::update_task(c, t);
+        record(c, t.id, user, now, *in.archived ? "archived" : "unarchived");
+      }
+      t.key = acc.key;
+      out.push_back(std::move(t));
+    }
+  });
+  return out;
+}
+
+void TasksService::move_state_tasks(const std::string& project_id, const std::string& from_state,
+                                    const std::string& to_state) {
+  auto st = projects_.state(project_id, to_state);
+  if (!st) throw bad_field("state_id", "must be a state of this project");
+  const std::string group = group_name(st->group);
+  const int64_t now = clock_.now_ms();
+  db_.write([&](sql::Connection& c) { repo::move_state(c, project_id, from_state, to_state, group, now); });
+}
+
+void TasksService::purge_project(const std::string& project_id) {
+  db_.write([&](sql::Connection& c) { repo::purge_project(c, project_id, db_.dialect()); });
+}
+
+}  // namespace taskhub::tasks

@@ -1,0 +1,518 @@
+// TasksService against a real database (SQLite file and memory; PostgreSQL when
+// TASKHUB_TEST_POSTGRES_URL is set) with a fake projects client.
+#include "services/tasks/service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <set>
+
+#include "adapters/sql_test_support.hpp"
+#include "core/error.hpp"
+#include "core/ids.hpp"
+#include "ports/migrations.hpp"
+#include "services/tasks/fake_projects_client.hpp"
+#include "services/tasks/repository.hpp"
+
+namespace taskhub::tasks {
+namespace {
+
+using projects::ProjectRole;
+using projects::StateGroup;
+
+ApiError expect_error(const std::function<void()>& fn, int status, const std::string& code = "") {
+  try {
+    fn();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), status) << e.code() << ": " << e.detail();
+    if (!code.empty()) {
+      EXPECT_EQ(e.code(), code) << e.detail();
+    }
+    return e;
+  }
+  ADD_FAILURE() << "expected ApiError " << status << " " << code;
+  return ApiError(0, "", "");
+}
+
+const IfMatch kAny{};
+
+UpdateTaskInput title_patch(const std::string& title) {
+  UpdateTaskInput in;
+  in.title = title;
+  return in;
+}
+
+class TasksServiceTest : public sql::testing::SqlBackendTest {
+ protected:
+  void SetUp() override {
+    SqlBackendTest::SetUp();
+    if (IsSkipped()) return;
+    sql::migrate(db());
+    svc_ = std::make_unique<TasksService>(db(), fake_, clock_);
+    alice_ = new_uuid_v7();
+    bob_ = new_uuid_v7();
+    eve_ = new_uuid_v7();
+    viewer_ = new_uuid_v7();
+    web_ = fake_.add_project("WEB", alice_);
+    api_ = fake_.add_project("API", alice_);
+    fake_.add_member(web_, bob_, ProjectRole::member);
+    fake_.add_member(web_, viewer_, ProjectRole::viewer);
+    fake_.add_project("EVE", eve_);
+  }
+  void TearDown() override {
+    svc_.reset();
+    SqlBackendTest::TearDown();
+  }
+  Task make(const std::string& title, const std::string& project = "") {
+    CreateTaskInput in;
+    in.title = title;
+    return svc_->create_task(alice_, project.empty() ? web_ : project, in);
+  }
+
+  testing::FakeProjectsClient fake_;
+  ManualClock clock_;
+  std::unique_ptr<TasksService> svc_;
+  std::string alice_, bob_, eve_, viewer_, web_, api_;
+};
+
+TEST_P(TasksServiceTest, CreateNumbersAndDefaults) {
+  Task a = make("first");
+  Task b = make("second");
+  Task c = make("other", api_);
+  EXPECT_EQ(a.number_text(), "WEB-1");
+  EXPECT_EQ(b.number_text(), "WEB-2");
+  EXPECT_EQ(c.number_text(), "API-1");
+  EXPECT_EQ(a.state_id, fake_.state_of(web_, StateGroup::backlog).id);
+  EXPECT_EQ(a.state_group, "backlog");
+  EXPECT_LT(a.position, b.position);
+  EXPECT_EQ(a.version, 1);
+  // Numbers never repeat, even after a delete.
+  svc_->delete_task(alice_, b.id, kAny);
+  EXPECT_EQ(make("third").number, 3);
+  EXPECT_EQ(svc_->get_task_by_number(bob_, web_, 1).id, a.id);
+  expect_error([&] { svc_->get_task_by_number(bob_, web_, 2); }, 404);
+  auto got = svc_->get_task(bob_, a.id);
+  EXPECT_EQ(got.title, "first");
+  auto watchers = svc_->list_watchers(alice_, a.id);
+  ASSERT_EQ(watchers.size(), 1u);
+  EXPECT_EQ(watchers[0].user_id, alice_);
+}
+
+TEST_P(TasksServiceTest, CreateValidatesReferences) {
+  CreateTaskInput in;
+  in.title = "x";
+  in.assignee_ids = std::vector<std::string>{eve_};
+  expect_error([&] { svc_->create_task(alice_, web_, in); }, 400);
+  in.assignee_ids = std::vector<std::string>{bob_};
+  in.label_ids = std::vector<std::string>{fake_.add_label(api_)};
+  expect_error([&] { svc_->create_task(alice_, web_, in); }, 400);
+  in.label_ids = std::vector<std::string>{fake_.add_label(web_)};
+  in.state_id = fake_.state_of(api_, StateGroup::started).id;
+  expect_error([&] { svc_->create_task(alice_, web_, in); }, 400);
+  in.state_id = fake_.state_of(web_, StateGroup::completed).id;
+  Task t = svc_->create_task(alice_, web_, in);
+  EXPECT_TRUE(t.completed_at.has_value());
+  EXPECT_EQ(t.assignee_ids, std::vector<std::string>{bob_});
+  EXPECT_EQ(svc_->list_watchers(bob_, t.id).size(), 2u);
+  // Another project's parent.
+  CreateTaskInput sub;
+  sub.title = "sub";
+  sub.parent_id = make("p", api_).id;
+  expect_error([&] { svc_->create_task(alice_, web_, sub); }, 400);
+  // Nothing was created by the refused requests: next number is 3 (t was 1, p... in API).
+  EXPECT_EQ(make("next").number, 2);
+}
+
+TEST_P(TasksServiceTest, Authorization) {
+  Task t = make("secret");
+  expect_error([&] { svc_->get_task(eve_, t.id); }, 404);
+  expect_error([&] { svc_->get_task(eve_, "not-a-uuid"); }, 404);
+  expect_error([&] { svc_->update_task(eve_, t.id, title_patch("x"), kAny); }, 404);
+  expect_error([&] { svc_->delete_task(eve_, t.id, kAny); }, 404);
+  expect_error([&] { svc_->list_tasks(eve_, web_, TaskQuery{}); }, 404);
+  expect_error([&] { svc_->add_comment(eve_, t.id, "hi"); }, 404);
+  expect_error([&] { svc_->watch(eve_, t.id, true); }, 404);
+  // Viewer: reads fine, writes 403.
+  EXPECT_EQ(svc_->get_task(viewer_, t.id).id, t.id);
+  expect_error([&] { svc_->update_task(viewer_, t.id, title_patch("x"), kAny); }, 403);
+  expect_error([&] { svc_->delete_task(viewer_, t.id, kAny); }, 403);
+  expect_error([&] { svc_->add_comment(viewer_, t.id, "hi"); }, 403);
+  CreateTaskInput in;
+  in.title = "v";
+  expect_error([&] { svc_->create_task(viewer_, web_, in); }, 403);
+  // Archived project: read-only for everyone.
+  fake_.set_archived(web_, true);
+  expect_error([&] { svc_->update_task(alice_, t.id, title_patch("x"), kAny); }, 403,
+               "project-archived");
+  EXPECT_EQ(svc_->get_task(alice_, t.id).title, "secret");
+}
+
+TEST_P(TasksServiceTest, PatchMergeVersionAndCompletedAt) {
+  Task t = make("t");
+  UpdateTaskInput in;
+  in.title = "renamed";
+  in.due_date = std::optional<std::string>("2026-12-01");
+  in.state_id = fake_.state_of(web_, StateGroup::completed).id;
+  in.priority = 4;
+  Task u = svc_->update_task(bob_, t.id, in, parse_if_match("\"v1\""));
+  EXPECT_EQ(u.title, "renamed");
+  EXPECT_EQ(u.version, 2);
+  EXPECT_EQ(u.state_group, "completed");
+  EXPECT_TRUE(u.completed_at.has_value());
+  EXPECT_EQ(u.due_date.value_or(""), "2026-12-01");
+  // Stale If-Match: 412, nothing changed.
+  expect_error([&] { svc_->update_task(bob_, t.id, title_patch("stale"), parse_if_match("\"v1\"")); },
+               412);
+  EXPECT_EQ(svc_->get_task(bob_, t.id).title, "renamed");
+  // null clears; other fields untouched.
+  UpdateTaskInput clear;
+  clear.due_date = std::optional<std::string>();
+  clear.state_id = fake_.state_of(web_, StateGroup::started).id;
+  Task v = svc_->update_task(bob_, t.id, clear, kAny);
+  EXPECT_FALSE(v.due_date.has_value());
+  EXPECT_FALSE(v.completed_at.has_value());
+  EXPECT_EQ(v.title, "renamed");
+  EXPECT_EQ(v.priority, 4);
+  // No-op patch does not bump the version.
+  EXPECT_EQ(svc_->update_task(bob_, t.id, title_patch("renamed"), kAny).version, v.version);
+  // Activity newest first.
+  auto act = svc_->list_activity(bob_, t.id, 50, std::nullopt);
+  ASSERT_GE(act.items.size(), 5u);
+  EXPECT_EQ(act.items.back().kind, "created");
+  std::set<std::string> fields;
+  for (const auto& a : act.items)
+    if (a.field) fields.insert(*a.field);
+  EXPECT_TRUE(fields.count("title") && fields.count("due_date") && fields.count("state_id") &&
+              fields.count("priority"));
+}
+
+TEST_P(TasksServiceTest, SubtaskCycleAndDepth) {
+  std::vector<Task> chain{make("level1")};
+  for (int i = 2; i <= kMaxDepth; ++i) {
+    CreateTaskInput in;
+    in.title = "level" + std::to_string(i);
+    in.parent_id = chain.back().id;
+    chain.push_back(svc_->create_task(alice_, web_, in));
+  }
+  CreateTaskInput too_deep;
+  too_deep.title = "level6";
+  too_deep.parent_id = chain.back().id;
+  expect_error([&] { svc_->create_task(alice_, web_, too_deep); }, 409, "too-deep");
+  UpdateTaskInput cyc;
+  cyc.parent_id = std::optional<std::string>(chain[3].id);
+  expect_error([&] { svc_->update_task(alice_, chain[1].id, cyc, kAny); }, 409, "parent-cycle");
+  cyc.parent_id = std::optional<std::string>(chain[0].id);
+  expect_error([&] { svc_->update_task(alice_, chain[0].id, cyc, kAny); }, 409, "parent-cycle");
+  // Moving a subtree under another task respects the depth bound.
+  Task other = make("other");
+  cyc.parent_id = std::optional<std::string>(other.id);
+  expect_error([&] { svc_->update_task(alice_, chain[0].id, cyc, kAny); }, 409, "too-deep");
+  cyc.parent_id = std::optional<std::string>(other.id);
+  EXPECT_EQ(svc_->update_task(alice_, chain[1].id, cyc, kAny).parent_id.value_or(""), other.id);
+}
+
+TEST_P(TasksServiceTest, PositionMoveChangesOneRow) {
+  Task a = make("a"), b = make("b"), c = make("c");
+  UpdateTaskInput mv;
+  mv.after_id = a.id;
+  Task moved = svc_->update_task(alice_, c.id, mv, kAny);
+  EXPECT_GT(moved.position, a.position);
+  EXPECT_LT(moved.position, b.position);
+  EXPECT_EQ(svc_->get_task(alice_, b.id).version, 1);
+  TaskQuery q;
+  q.sort = SortField::position;
+  auto page = svc_->list_tasks(alice_, web_, q);
+  ASSERT_EQ(page.items.size(), 3u);
+  EXPECT_EQ(page.items[0].id, a.id);
+  EXPECT_EQ(page.items[1].id, c.id);
+  EXPECT_EQ(page.items[2].id, b.id);
+  UpdateTaskInput before;
+  before.before_id = a.id;
+  svc_->update_task(alice_, b.id, before, kAny);
+  page = svc_->list_tasks(alice_, web_, q);
+  EXPECT_EQ(page.items[0].id, b.id);
+  // Anchor in another project refused.
+  UpdateTaskInput bad;
+  bad.after_id = make("x", api_).id;
+  expect_error([&] { svc_->update_task(alice_, a.id, bad, kAny); }, 400);
+}
+
+TEST_P(TasksServiceTest, ListFiltersSortAndPagination) {
+  std::vector<Task> all;
+  for (int i = 0; i < 23; ++i) {
+    CreateTaskInput in;
+    in.title = "t" + std::to_string(i);
+    in.priority = i % 5;
+    if (i % 3 == 0) in.assignee_ids = std::vector<std::string>{bob_};
+    if (i % 4 == 0) in.due_date = "2026-01-" + std::string(i < 10 ? "0" : "") + std::to_string(i + 1);
+    all.push_back(svc_->create_task(alice_, web_, in));
+    clock_.advance_ms(i % 2);  // ties on created_at
+  }
+  for (auto sort : {SortField::created_at, SortField::priority, SortField::due_date, SortField::number,
+                    SortField::position, SortField::updated_at}) {
+    for (bool desc : {false, true}) {
+      TaskQuery q;
+      q.sort = sort;
+      q.descending = desc;
+      q.limit = 4;
+      std::set<std::string> seen;
+      int pages = 0;
+      for (;;) {
+        auto page = svc_->list_tasks(alice_, web_, q);
+        for (const auto& t : page.items) EXPECT_TRUE(seen.insert(t.id).second) << "duplicate " << t.title;
+        ++pages;
+        if (!page.next_cursor) break;
+        q.cursor = page.next_cursor;
+        ASSERT_LT(pages, 20);
+      }
+      EXPECT_EQ(seen.size(), all.size()) << static_cast<int>(sort) << " " << desc;
+    }
+  }
+  TaskQuery q;
+  q.assignee = bob_;
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, q).items.size(), 8u);
+  q.assignee = "none";
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, q).items.size(), 15u);
+  TaskQuery p;
+  p.priorities = {4};
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, p).items.size(), 4u);
+  TaskQuery d;
+  d.due_before = "2026-01-10";
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, d).items.size(), 3u);  // 1st, 5th, 9th
+  clock_.set_ms(1'800'000'000'000);  // 2027
+  TaskQuery o;
+  o.overdue = true;
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, o).items.size(), 6u);
+  // My tasks: assigned to bob across projects.
+  EXPECT_EQ(svc_->my_tasks(bob_, TaskQuery{}).items.size(), 8u);
+  EXPECT_TRUE(svc_->my_tasks(eve_, TaskQuery{}).items.empty());
+  // Archived tasks leave the default list.
+  svc_->set_archived(alice_, all[0].id, true, kAny);
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, TaskQuery{}).items.size(), 22u);
+  TaskQuery arch;
+  arch.archived = true;
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, arch).items.size(), 1u);
+  expect_error([&] {
+    TaskQuery bad;
+    bad.cursor = "garbage";
+    svc_->list_tasks(alice_, web_, bad);
+  }, 400);
+}
+
+TEST_P(TasksServiceTest, DeleteRestore) {
+  Task t = make("t");
+  svc_->delete_task(alice_, t.id, kAny);
+  expect_error([&] { svc_->get_task(alice_, t.id); }, 404);
+  EXPECT_TRUE(svc_->list_tasks(alice_, web_, TaskQuery{}).items.empty());
+  Task r = svc_->restore_task(alice_, t.id);
+  EXPECT_FALSE(r.deleted_at.has_value());
+  EXPECT_EQ(svc_->get_task(alice_, t.id).id, t.id);
+  expect_error([&] { svc_->restore_task(eve_, t.id); }, 404);
+}
+
+TEST_P(TasksServiceTest, CommentsAndMentions) {
+  Task t = make("t");
+  Comment c = svc_->add_comment(bob_, t.id, "hello @" + alice_ + " and @" + eve_ + " mail x@" + bob_);
+  EXPECT_EQ(c.mention_ids, std::vector<std::string>{alice_});  // eve is no member; x@... is e-mail text
+  Comment d = svc_->add_comment(alice_, t.id, "second");
+  auto page = svc_->list_comments(viewer_, t.id, 1, std::nullopt);
+  ASSERT_EQ(page.items.size(), 1u);
+  EXPECT_EQ(page.items[0].id, c.id);
+  page = svc_->list_comments(viewer_, t.id, 1, page.next_cursor);
+  ASSERT_EQ(page.items.size(), 1u);
+  EXPECT_EQ(page.items[0].id, d.id);
+  EXPECT_FALSE(page.next_cursor.has_value());
+  // Own edits; admins may edit anyone's; members may not edit others'.
+  expect_error([&] { svc_->update_comment(bob_, d.id, "nope", kAny); }, 403);
+  Comment e = svc_->update_comment(alice_, c.id, "admin edit", kAny);
+  EXPECT_EQ(e.version, 2);
+  expect_error([&] { svc_->update_comment(bob_, c.id, "stale", parse_if_match("\"v1\"")); }, 412);
+  expect_error([&] { svc_->get_comment(eve_, c.id); }, 404);
+  svc_->delete_comment(bob_, c.id, kAny);
+  expect_error([&] { svc_->get_comment(bob_, c.id); }, 404);
+  auto act = svc_->list_activity(alice_, t.id, 2, std::nullopt);
+  ASSERT_EQ(act.items.size(), 2u);
+  EXPECT_EQ(act.items[0].kind, "comment_deleted");
+  EXPECT_TRUE(act.next_cursor.has_value());
+}
+
+TEST_P(TasksServiceTest, BulkIsAllOrNothing) {
+  Task a = make("a"), b = make("b"), other = make("o", api_);
+  BulkUpdateInput in;
+  in.task_ids = {a.id, b.id, other.id};
+  in.priority = 3;
+  in.archived = true;
+  expect_error([&] { svc_->bulk_update(alice_, web_, in); }, 400);
+  EXPECT_EQ(svc_->get_task(alice_, a.id).priority, 0);
+  EXPECT_EQ(svc_->get_task(alice_, a.id).version, 1);
+  in.task_ids = {a.id, b.id};
+  in.state_id = fake_.state_of(web_, StateGroup::completed).id;
+  auto out = svc_->bulk_update(alice_, web_, in);
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& t : out) {
+    EXPECT_EQ(t.priority, 3);
+    EXPECT_TRUE(t.archived_at && t.completed_at);
+    EXPECT_EQ(t.version, 2);
+  }
+  expect_error([&] { svc_->bulk_update(viewer_, web_, in); }, 403);
+}
+
+TEST_P(TasksServiceTest, RelationsBothSides) {
+  Task a = make("a"), b = make("b"), other = make("o", api_);
+  Relation r = svc_->add_relation(alice_, a.id, "blocked_by", b.id);
+  EXPECT_EQ(r.kind, "blocked_by");
+  EXPECT_EQ(r.target_id, b.id);
+  auto from_b = svc_->list_relations(bob_, b.id);
+  ASSERT_EQ(from_b.size(), 1u);
+  EXPECT_EQ(from_b[0].kind, "blocks");
+  EXPECT_EQ(from_b[0].target_id, a.id);
+  expect_error([&] { svc_->add_relation(alice_, b.id, "blocks", a.id); }, 409);
+  expect_error([&] { svc_->add_relation(alice_, a.id, "relates_to", other.id); }, 400);
+  expect_error([&] { svc_->add_relation(alice_, a.id, "relates_to", a.id); }, 400);
+  expect_error([&] { svc_->add_relation(viewer_, a.id, "relates_to", b.id); }, 403);
+  expect_error([&] { svc_->remove_relation(alice_, other.id, r.id); }, 404);
+  svc_->remove_relation(alice_, b.id, r.id);
+  EXPECT_TRUE(svc_->list_relations(alice_, a.id).empty());
+  auto act = svc_->list_activity(alice_, a.id, 1, std::nullopt);
+  EXPECT_EQ(act.items[0].kind, "relation_removed");
+}
+
+TEST_P(TasksServiceTest, FullTextSearch) {
+  CreateTaskInput in;
+  in.title = "Login page broken";
+  in.description = "Safari shows a blank screen";
+  Task a = svc_->create_task(alice_, web_, in);
+  Task b = make("Unrelated");
+  svc_->add_comment(alice_, b.id, "the checkout flow needs caching");
+  TaskQuery q;
+  q.text = "login";
+  auto r = svc_->list_tasks(alice_, web_, q);
+  ASSERT_EQ(r.items.size(), 1u);
+  EXPECT_EQ(r.items[0].id, a.id);
+  q.text = "caching";
+  r = svc_->list_tasks(alice_, web_, q);
+  ASSERT_EQ(r.items.size(), 1u);
+  EXPECT_EQ(r.items[0].id, b.id);
+  q.text = "safari \"blank";  // a stray quote is ignored, not an FTS syntax error
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, q).items.size(), 1u);
+  q.text = "safari checkout";  // every word must match
+  EXPECT_TRUE(svc_->list_tasks(alice_, web_, q).items.empty());
+  q.text = "safari blank";
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, q).items.size(), 1u);
+  UpdateTaskInput up;
+  up.title = "Signup page";
+  svc_->update_task(alice_, a.id, up, kAny);
+  q.text = "login";
+  EXPECT_TRUE(svc_->list_tasks(alice_, web_, q).items.empty());
+  q.text = "signup";
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, q).items.size(), 1u);
+  // Ranked: pages visit each hit exactly once, best first (a title match beats a description match).
+  std::string top;
+  for (int i = 0; i < 5; ++i) {
+    CreateTaskInput more;
+    more.title = i == 3 ? "cache warmup" : "misc";
+    more.description = "something about the cache layer and cache misses";
+    auto t = svc_->create_task(alice_, web_, more);
+    if (i == 3) top = t.id;
+  }
+  TaskQuery rq;
+  rq.text = "cache";
+  rq.sort = SortField::relevance;
+  rq.limit = 2;
+  std::vector<std::string> seen;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = svc_->list_tasks(alice_, web_, rq);
+    for (const auto& t : page.items) seen.push_back(t.id);
+    if (!page.next_cursor) break;
+    rq.cursor = page.next_cursor;
+  }
+  EXPECT_EQ(seen.size(), 5u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 5u);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front(), top);
+  svc_->purge_project(web_);
+  EXPECT_TRUE(svc_->list_tasks(alice_, web_, TaskQuery{}).items.empty());
+}
+
+TEST_P(TasksServiceTest, WatchUnwatch) {
+  Task t = make("t");
+  svc_->watch(viewer_, t.id, true);
+  EXPECT_EQ(svc_->list_watchers(alice_, t.id).size(), 2u);
+  svc_->watch(viewer_, t.id, false);
+  svc_->watch(alice_, t.id, false);
+  EXPECT_TRUE(svc_->list_watchers(alice_, t.id).empty());
+}
+
+// Every list query is served by an index: no plan step scans the tasks table itself.
+TEST(TasksQueryPlans, ListQueriesUseIndexes) {
+  auto db = sql::open_database("sqlite::memory:");
+  sql::migrate(*db);
+  const std::string pid = new_uuid_v7(), pid2 = new_uuid_v7(), uid = new_uuid_v7();
+  std::vector<TaskQuery> queries;
+  for (auto sort : {SortField::created_at, SortField::updated_at, SortField::priority, SortField::due_date,
+                    SortField::position, SortField::number})
+    for (bool desc : {false, true}) {
+      TaskQuery q;
+      q.sort = sort;
+      q.descending = desc;
+      queries.push_back(q);
+    }
+  TaskQuery f;
+  f.state_ids = {new_uuid_v7()};
+  f.state_groups = {"started"};
+  f.assignee = uid;
+  f.label_id = new_uuid_v7();
+  f.priorities = {3, 4};
+  f.due_before = "2026-01-01";
+  f.overdue = true;
+  f.parent_id = new_uuid_v7();
+  f.created_by = uid;
+  f.updated_since = 1;
+  f.text = "login \"bug";
+  queries.push_back(f);
+  TaskQuery none;
+  none.assignee = "none";
+  none.parent_id = "none";
+  queries.push_back(none);
+  TaskQuery ranked;
+  ranked.text = "login";
+  ranked.sort = SortField::relevance;
+  queries.push_back(ranked);
+  for (const auto& q : queries) {
+    for (bool mine : {false, true}) {
+      for (bool with_after : {false, true}) {
+        std::optional<std::pair<sql::Param, std::string>> after;
+        if (with_after) after.emplace(q.sort == SortField::due_date    ? sql::Param("2026-01-01")
+                                      : q.sort == SortField::relevance ? sql::Param(-1.5)
+                                                                       : sql::Param(5),
+                                      new_uuid_v7());
+        std::vector<std::string> pids = mine ? std::vector<std::string>{pid, pid2} : std::vector<std::string>{pid};
+        auto [text, params] = repo::build_task_query(pids, q, mine ? std::optional<std::string>(uid) : std::nullopt,
+                                                     "2026-06-01", after, 51);
+        auto plan = db->read_value([&](sql::Connection& c) { return c.query("EXPLAIN QUERY PLAN " + text, params); });
+        for (std::size_t i = 0; i < plan.size(); ++i) {
+          std::string detail = plan[i].str(plan[i].size() - 1);
+          bool full_scan = detail.rfind("SCAN tasks", 0) == 0 && detail.find("INDEX") == std::string::npos;
+          EXPECT_FALSE(full_scan) << detail << "\n" << text;
+        }
+      }
+    }
+  }
+}
+
+TEST(TasksHelpers, DatesSortMentions) {
+  EXPECT_TRUE(valid_date("2024-02-29"));
+  EXPECT_FALSE(valid_date("2023-02-29"));
+  EXPECT_FALSE(valid_date("2023-13-01"));
+  EXPECT_FALSE(valid_date("2023-1-01"));
+  EXPECT_EQ(parse_sort("-priority")->first, SortField::priority);
+  EXPECT_TRUE(parse_sort("-priority")->second);
+  EXPECT_FALSE(parse_sort("title").has_value());
+  std::string id = new_uuid_v7();
+  EXPECT_EQ(parse_mentions("@" + id + " @" + id + " a@" + id).size(), 1u);
+}
+
+TASKHUB_SQL_BACKENDS(TasksServiceTest);
+
+}  // namespace
+}  // namespace taskhub::tasks
