@@ -139,6 +139,7 @@ Config config_from_map(const std::map<std::string, std::string>& vars) {
   if (auto v = get("LOGIN_IP_MAX_ATTEMPTS"))
     c.login_ip_max_attempts = static_cast<int>(to_int("LOGIN_IP_MAX_ATTEMPTS", *v, 1, 1'000'000));
   if (auto v = get("REGISTRATION_OPEN")) c.registration_open = to_bool("REGISTRATION_OPEN", *v);
+  if (auto v = get("TASK_PURGE_DAYS")) c.task_purge_days = static_cast<int>(to_int("TASK_PURGE_DAYS", *v, 1, 3650));
 
   auto secret = get("JWT_SECRET_KEY");
   if (c.is_production()) {

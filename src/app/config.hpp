@@ -44,6 +44,8 @@ struct Config {
   int64_t login_window_s = 15 * 60;
   int login_ip_max_attempts = 100;       // per client IP within the window
   bool registration_open = true;
+  // Tasks
+  int task_purge_days = 30;  // deleted tasks are removed for good after this many days
 
   bool is_production() const { return env == Environment::production; }
 };

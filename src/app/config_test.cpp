@@ -16,6 +16,13 @@ TEST(Config, DefaultsAreUsableInDevelopment) {
   EXPECT_GE(c.jwt_secret.size(), 32u);
 }
 
+TEST(Config, TaskPurgeDays) {
+  EXPECT_EQ(config_from_map({}).task_purge_days, 30);
+  EXPECT_EQ(config_from_map({{"TASK_PURGE_DAYS", "7"}}).task_purge_days, 7);
+  EXPECT_THROW(config_from_map({{"TASK_PURGE_DAYS", "0"}}), std::runtime_error);
+  EXPECT_THROW(config_from_map({{"TASK_PURGE_DAYS", "x"}}), std::runtime_error);
+}
+
 TEST(Config, ProductionRefusesMissingSecret) {
   try {
     config_from_map({{"TASKHUB_ENV", "production"}});

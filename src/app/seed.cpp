@@ -4,20 +4,24 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <stdexcept>
 
 #include "core/ids.hpp"
 #include "services/auth/password.hpp"
 #include "services/auth/repository.hpp"
+#include "services/projects/seed_support.hpp"
+#include "services/tasks/seed_support.hpp"
 
 namespace taskhub::seed {
 
 const char* const kSeedHelp = R"(Usage: taskhub seed [--users N] [--password P] [--email-prefix S] [--domain D]
-                    [--batch N]
+                    [--workspace NAME] [--projects P] [--tasks T] [--comments-per-task C]
+                    [--seed S] [--batch N]
 
 Fills the database (DATABASE_URL; migrations are applied first) with a sample data set for
-benchmarks and demos, and prints what it created. Safe to re-run: existing accounts are
-kept and reused.
+benchmarks and demos, and prints what it created and how long it took. Safe to re-run:
+existing accounts are kept and reused; each run with --workspace adds a new workspace.
 
 Options:
   --users N          accounts to create (default 10): <prefix>-000001@<domain>, ...
@@ -26,11 +30,22 @@ Options:
                      hashed once with Argon2id and the hash reused for every account
   --email-prefix S   e-mail local-part prefix (default "seed-user")
   --domain D         e-mail domain (default "example.test")
-  --batch N          rows per transaction (default 1000)
+  --workspace NAME   create a workspace NAME whose members are the seeded accounts (the
+                     first is the owner; some admins and guests), with projects and tasks
+  --projects P       projects in it (default 1), keys WEB, API, OPS, ..., each with the
+                     default workflow states and ~10 labels; members with roles
+  --tasks T          tasks in all, spread evenly over the projects (default 0) and over
+                     states and priorities: 0-3 assignees, 0-3 labels, due dates around today
+                     (some overdue), ~10% subtasks, watchers, activity, full-text index;
+                     numbers 1..n per project (the next task created gets n+1)
+  --comments-per-task C
+                     comments per task on average (default 2; 0 to 2C each)
+  --seed S           pseudo-random seed (default 42): same seed, same data set shape
+  --batch N          rows per transaction (default 5000)
   -h, --help         show this help
 
-Workspaces, projects and tasks (with comments, labels, assignees and history) are seeded
-by later stages as the projects and tasks services provide them.
+--projects or --tasks without --workspace use the workspace name "Seed workspace".
+Example (100k tasks): taskhub seed --users 50 --workspace Acme --projects 10 --tasks 100000
 )";
 
 namespace {
@@ -72,6 +87,20 @@ SeedOptions parse_seed_args(const std::vector<std::string>& args) {
       o.email_domain = value();
     } else if (a == "--batch") {
       o.batch = parse_count(a, value(), 1, 100'000);
+    } else if (a == "--workspace") {
+      o.workspace = value();
+      if (o.workspace->empty() || o.workspace->size() > 200)
+        throw std::invalid_argument("--workspace must be 1 to 200 characters");
+    } else if (a == "--projects") {
+      o.projects = parse_count(a, value(), 1, 10'000);
+      if (!o.workspace) o.workspace = "Seed workspace";
+    } else if (a == "--tasks") {
+      o.tasks = parse_count(a, value(), 0, 100'000'000);
+      if (!o.workspace) o.workspace = "Seed workspace";
+    } else if (a == "--comments-per-task") {
+      o.comments_per_task = parse_count(a, value(), 0, 100);
+    } else if (a == "--seed") {
+      o.seed = static_cast<uint64_t>(parse_count(a, value(), 0, 2'000'000'000));
     } else {
       throw std::invalid_argument("unknown option '" + a + "' (see taskhub seed --help)");
     }
@@ -121,6 +150,50 @@ std::vector<SeededUser> seed_users(sql::Database& db, Clock& clock, const SeedOp
   return out;
 }
 
+void seed_workspace_and_tasks(sql::Database& db, Clock& clock, const SeedOptions& o, SeedReport& report) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::mt19937_64 rng(o.seed);
+  std::vector<std::string> user_ids;
+  user_ids.reserve(report.users.size());
+  for (const auto& u : report.users) user_ids.push_back(u.id);
+  const int64_t now = clock.now_ms();
+  projects::seed::SeedWorkspace ws;
+  db.write([&](sql::Connection& c) { ws = projects::seed::seed_workspace(c, *o.workspace, o.projects, user_ids, rng, now); });
+  report.workspace_id = ws.id;
+  report.workspace_members = ws.workspace_members;
+  report.project_members = ws.project_members;
+  report.states = ws.states;
+  report.labels = ws.labels;
+  for (const auto& p : ws.projects) report.projects.emplace_back(p.id, p.key);
+  report.seconds_projects = seconds_since(t0);
+
+  auto t1 = std::chrono::steady_clock::now();
+  tasks::seed::SeedTaskCounts counts;
+  const int64_t np = static_cast<int64_t>(ws.projects.size());
+  for (int64_t i = 0; i < np; ++i) {
+    const auto& p = ws.projects[static_cast<std::size_t>(i)];
+    tasks::seed::SeedProjectRef ref;
+    ref.id = p.id;
+    for (const auto& s : p.states) ref.states.emplace_back(s.id, s.group);
+    ref.label_ids = p.label_ids;
+    ref.member_ids = p.member_ids.empty() ? std::vector<std::string>{user_ids.front()} : p.member_ids;
+    int64_t n = o.tasks / np + (i < o.tasks % np ? 1 : 0);
+    tasks::seed::seed_tasks(db, ref, n, o.comments_per_task, o.batch, rng, now, counts);
+  }
+  // Planner statistics for the bulk-loaded tables (PostgreSQL autovacuum would get there later;
+  // SQLite has none until ANALYZE), so that the first queries after seeding get their indexes.
+  db.write([&](sql::Connection& c) { c.exec_script("ANALYZE"); });
+  report.tasks = counts.tasks;
+  report.subtasks = counts.subtasks;
+  report.overdue = counts.overdue;
+  report.assignees = counts.assignees;
+  report.task_labels = counts.labels;
+  report.watchers = counts.watchers;
+  report.comments = counts.comments;
+  report.activity = counts.activity;
+  report.seconds_tasks = seconds_since(t1);
+}
+
 int run_seed_command(const Config& config, sql::Database& db, Clock& clock, const std::vector<std::string>& args) {
   SeedOptions o;
   try {
@@ -137,7 +210,35 @@ int run_seed_command(const Config& config, sql::Database& db, Clock& clock, cons
     std::printf("  e-mails: %s ... %s\n", report.users.front().email.c_str(), report.users.back().email.c_str());
     std::printf("  password: %s\n", o.password.c_str());
   }
-  // Next stages (workspaces, projects, tasks...) go here, taking report.users as members.
+  if (o.workspace) {
+    if (report.users.empty()) {
+      std::fprintf(stderr, "taskhub seed: --workspace needs at least one user (--users N)\n");
+      return 2;
+    }
+    try {
+      seed_workspace_and_tasks(db, clock, o, report);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "taskhub seed: %s\n", e.what());
+      return 1;
+    }
+    std::printf("workspace: \"%s\" %s, %lld members (%.2f s)\n", o.workspace->c_str(), report.workspace_id.c_str(),
+                static_cast<long long>(report.workspace_members), report.seconds_projects);
+    std::printf("projects: %zu (", report.projects.size());
+    for (std::size_t i = 0; i < report.projects.size() && i < 10; ++i)
+      std::printf("%s%s", i ? ", " : "", report.projects[i].second.c_str());
+    std::printf("%s), %lld project members, %lld states, %lld labels\n", report.projects.size() > 10 ? ", ..." : "",
+                static_cast<long long>(report.project_members), static_cast<long long>(report.states),
+                static_cast<long long>(report.labels));
+    std::printf("  first project: %s\n", report.projects.front().first.c_str());
+    std::printf("tasks: %lld (%lld subtasks, %lld overdue), %lld assignees, %lld labels, %lld watchers, %lld comments, "
+                "%lld activity rows (%.2f s, %.0f tasks/s)\n",
+                static_cast<long long>(report.tasks), static_cast<long long>(report.subtasks),
+                static_cast<long long>(report.overdue), static_cast<long long>(report.assignees),
+                static_cast<long long>(report.task_labels), static_cast<long long>(report.watchers),
+                static_cast<long long>(report.comments), static_cast<long long>(report.activity), report.seconds_tasks,
+                report.seconds_tasks > 0 ? static_cast<double>(report.tasks) / report.seconds_tasks : 0.0);
+    std::printf("total: %.2f s\n", report.seconds_users + report.seconds_projects + report.seconds_tasks);
+  }
   return 0;
 }
 

@@ -19,6 +19,17 @@ TEST(Seed, ParsesOptionsAndRejectsBadOnes) {
   EXPECT_THROW(seed::parse_seed_args({"--password", "short"}), std::invalid_argument);
   EXPECT_THROW(seed::parse_seed_args({"--domain", "a@b"}), std::invalid_argument);
   EXPECT_THROW(seed::parse_seed_args({"--what"}), std::invalid_argument);
+
+  auto w = seed::parse_seed_args({"--tasks", "100000", "--projects", "10", "--comments-per-task", "3", "--seed", "9"});
+  EXPECT_EQ(w.workspace.value_or(""), "Seed workspace");
+  EXPECT_EQ(w.tasks, 100000);
+  EXPECT_EQ(w.projects, 10);
+  EXPECT_EQ(w.comments_per_task, 3);
+  EXPECT_EQ(w.seed, 9u);
+  EXPECT_EQ(seed::parse_seed_args({"--workspace", "Acme"}).workspace.value_or(""), "Acme");
+  EXPECT_FALSE(seed::parse_seed_args({}).workspace.has_value());
+  EXPECT_THROW(seed::parse_seed_args({"--projects", "0"}), std::invalid_argument);
+  EXPECT_THROW(seed::parse_seed_args({"--workspace", ""}), std::invalid_argument);
 }
 
 TEST(Seed, UsersShareOneHashAndRerunsReuseThem) {

@@ -293,8 +293,12 @@ def test_archived_project_is_read_only(api):
     t = create(api, member, p["id"])
     r = api.post(f"/api/v1/projects/{p['id']}/archive", headers=owner.headers)
     assert r.status_code == 200, r.text
-    assert_problem(api.patch(f"/api/v1/tasks/{t['id']}", headers=owner.headers, json={"title": "x"}), 403)
-    assert_problem(api.post(f"/api/v1/projects/{p['id']}/tasks", headers=owner.headers, json={"title": "x"}), 403)
+    # The same answer as every other write to an archived project (projects service): 409.
+    for r in (api.patch(f"/api/v1/tasks/{t['id']}", headers=owner.headers, json={"title": "x"}),
+              api.post(f"/api/v1/projects/{p['id']}/tasks", headers=owner.headers, json={"title": "x"}),
+              api.post(f"/api/v1/tasks/{t['id']}/comments", headers=owner.headers, json={"body": "x"})):
+        assert_problem(r, 409)
+        assert r.json()["type"].endswith("project-archived"), r.text
     assert api.get(f"/api/v1/tasks/{t['id']}", headers=member.headers).status_code == 200
 
 

@@ -51,6 +51,11 @@ using StateMoveHook = std::function<void(const std::string& project_id, const st
 // committed; a hook that throws is logged and does not undo the deletion.
 using ProjectDeletedHook = std::function<void(const std::string& project_id)>;
 
+// Called after a label was deleted, once its row is gone, so the tasks service can remove it
+// from its tasks. Runs after the projects transaction committed; a hook that throws is logged
+// and does not undo the deletion.
+using LabelDeletedHook = std::function<void(const std::string& project_id, const std::string& label_id)>;
+
 class Client {
  public:
   virtual ~Client() = default;
@@ -73,6 +78,8 @@ class Client {
   virtual void add_state_move_hook(StateMoveHook hook) { (void)hook; }
   // Registers a hook run after a project is deleted (see ProjectDeletedHook). Default: ignored.
   virtual void add_project_deleted_hook(ProjectDeletedHook hook) { (void)hook; }
+  // Registers a hook run after a label is deleted (see LabelDeletedHook). Default: ignored.
+  virtual void add_label_deleted_hook(LabelDeletedHook hook) { (void)hook; }
 };
 
 }  // namespace taskhub::projects

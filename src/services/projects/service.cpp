@@ -813,6 +813,24 @@ void ProjectsService::delete_label(const std::string& uid, std::string_view pid,
     if (s.project.archived_at) throw archived_error();
     repo::delete_label(c, pid, id);
   });
+  std::vector<LabelDeletedHook> hooks;
+  {
+    std::lock_guard lock(hooks_mu_);
+    hooks = label_hooks_;
+  }
+  const std::string project_id(pid), label_id(id);
+  for (const auto& h : hooks) {
+    try {
+      h(project_id, label_id);
+    } catch (const std::exception& e) {
+      spdlog::error("label {} of project {} deleted: a label-deleted hook failed: {}", label_id, project_id, e.what());
+    }
+  }
+}
+
+void ProjectsService::add_label_deleted_hook(LabelDeletedHook hook) {
+  std::lock_guard lock(hooks_mu_);
+  label_hooks_.push_back(std::move(hook));
 }
 
 // ---- client support

@@ -167,6 +167,7 @@ class ProjectsService {
                     const std::optional<std::string>& move_to);
   void add_state_move_hook(StateMoveHook hook);
   void add_project_deleted_hook(ProjectDeletedHook hook);
+  void add_label_deleted_hook(LabelDeletedHook hook);
 
   // --- labels
   std::vector<LabelRecord> list_labels(const std::string& uid, std::string_view pid);
@@ -205,6 +206,7 @@ class ProjectsService {
   std::mutex hooks_mu_;
   std::vector<StateMoveHook> state_hooks_;
   std::vector<ProjectDeletedHook> deleted_hooks_;
+  std::vector<LabelDeletedHook> label_hooks_;
   void project_deleted(const std::vector<std::string>& project_ids);
 };
 
@@ -223,6 +225,7 @@ class LocalClient final : public Client {
                                            const std::vector<std::string>& user_ids) override;
   void add_state_move_hook(StateMoveHook hook) override { svc_.add_state_move_hook(std::move(hook)); }
   void add_project_deleted_hook(ProjectDeletedHook hook) override { svc_.add_project_deleted_hook(std::move(hook)); }
+  void add_label_deleted_hook(LabelDeletedHook hook) override { svc_.add_label_deleted_hook(std::move(hook)); }
 
  private:
   ProjectsService& svc_;

@@ -12,6 +12,40 @@ inline constexpr const char* kPriorityNames[] = {"none", "low", "medium", "high"
 std::optional<int> priority_from_name(std::string_view name);
 const char* priority_name(int p);
 
+// A custom field's value on a task, one row per value (a multi_select value has one row per
+// chosen option). text: the text, date, option id, user id, or a number's canonical text.
+struct CustomValue {
+  std::string field_id;
+  std::string type;  // the field's type (read with the value)
+  std::string text;
+  std::optional<double> number;
+  bool operator==(const CustomValue& o) const {
+    return field_id == o.field_id && text == o.text && number == o.number;
+  }
+};
+
+struct FieldOption {
+  std::string id;
+  std::string name;
+  std::optional<std::string> color;
+};
+
+// Custom fields per project: text, number, date, single_select, multi_select, user.
+inline constexpr const char* kCustomFieldTypes[] = {"text", "number", "date", "single_select", "multi_select", "user"};
+
+struct CustomField {
+  std::string id;
+  std::string project_id;
+  std::string name;
+  std::string type;
+  std::vector<FieldOption> options;  // select types only
+  std::string created_by;
+  int64_t version = 1;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  bool is_select() const { return type == "single_select" || type == "multi_select"; }
+};
+
 struct Task {
   std::string id;
   std::string project_id;
@@ -36,6 +70,7 @@ struct Task {
   int64_t updated_at = 0;
   std::vector<std::string> assignee_ids;
   std::vector<std::string> label_ids;
+  std::vector<CustomValue> custom_values;  // ordered by field id, then value
   double rank = 0;  // full-text rank when listed by relevance (lower is better); not stored
 
   std::string number_text() const { return key + "-" + std::to_string(number); }

@@ -1,6 +1,12 @@
 #include "services/tasks/module.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "services/tasks/routes.hpp"
 #include "services/tasks/service.hpp"
@@ -9,9 +15,12 @@ namespace taskhub::tasks {
 
 namespace {
 
+constexpr std::chrono::hours kPurgeEvery{1};
+constexpr int64_t kPurgeBatch = 500;
+
 class TasksModule final : public Module {
  public:
-  explicit TasksModule(AppContext& ctx) {
+  explicit TasksModule(AppContext& ctx) : purge_after_ms_(int64_t{ctx.config.task_purge_days} * 24 * 3600 * 1000) {
     if (!ctx.db) throw std::runtime_error("tasks: the database module must be built first");
     if (!ctx.projects) throw std::runtime_error("tasks: the projects module must be built first");
     service_ = std::make_unique<TasksService>(*ctx.db, *ctx.projects, ctx.clock);
@@ -20,10 +29,50 @@ class TasksModule final : public Module {
     ctx.projects->add_state_move_hook([svc](const std::string& project, const std::string& from,
                                             const std::string& to) { svc->move_state_tasks(project, from, to); });
     ctx.projects->add_project_deleted_hook([svc](const std::string& project) { svc->purge_project(project); });
+    ctx.projects->add_label_deleted_hook(
+        [svc](const std::string& project, const std::string& label) { svc->remove_label(project, label); });
+  }
+  ~TasksModule() override { stop(); }
+
+  // The purge thread: hard-deletes tasks deleted more than TASK_PURGE_DAYS ago, hourly.
+  void start() override {
+    std::lock_guard lk(mu_);
+    if (thread_.joinable()) return;
+    stopping_ = false;
+    thread_ = std::thread([this] { loop(); });
+  }
+
+  void stop() override {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
   }
 
  private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+      lk.unlock();
+      try {
+        int64_t n = service_->purge_deleted(purge_after_ms_, kPurgeBatch);
+        if (n > 0) spdlog::info("tasks: purged {} deleted tasks", n);
+      } catch (const std::exception& e) {
+        spdlog::warn("tasks: purge of deleted tasks failed (retried in an hour): {}", e.what());
+      }
+      lk.lock();
+      cv_.wait_for(lk, kPurgeEvery, [this] { return stopping_; });
+    }
+  }
+
   std::unique_ptr<TasksService> service_;
+  int64_t purge_after_ms_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace

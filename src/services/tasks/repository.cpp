@@ -1,5 +1,7 @@
 #include "services/tasks/repository.hpp"
 
+#include <boost/json.hpp>
+
 #include <map>
 
 namespace taskhub::tasks::repo {
@@ -122,6 +124,11 @@ std::optional<Task> find_task(sql::Connection& c, std::string_view id) {
   return first_task(c, c.query(std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id = ?", {id}));
 }
 
+std::optional<Task> find_task_for_update(sql::Connection& c, std::string_view id, sql::Dialect dialect) {
+  if (dialect == sql::Dialect::sqlite) return find_task(c, id);
+  return first_task(c, c.query(std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id = ? FOR UPDATE", {id}));
+}
+
 std::optional<Task> find_task_by_number(sql::Connection& c, std::string_view project_id, int64_t number) {
   return first_task(
       c, c.query(std::string("SELECT ") + kTaskCols + " FROM tasks WHERE project_id = ? AND number = ?",
@@ -145,6 +152,17 @@ void load_links(sql::Connection& c, std::vector<Task>& tasks) {
   auto l = c.query("SELECT task_id, label_id FROM task_labels WHERE task_id IN " + in + " ORDER BY task_id, label_id",
                    params);
   for (std::size_t i = 0; i < l.size(); ++i) by_id[l[i].str(0)]->label_ids.push_back(l[i].str(1));
+  auto v = c.query(
+      "SELECT v.task_id, v.field_id, f.type, v.value_text, v.value_number FROM task_custom_values v "
+      "JOIN custom_fields f ON f.id = v.field_id WHERE v.task_id IN " + in +
+          " ORDER BY v.task_id, v.field_id, v.value_text",
+      params);
+  for (auto& t : tasks) t.custom_values.clear();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    std::optional<double> number;
+    if (!v[i].is_null(4)) number = v[i].f64(4);
+    by_id[v[i].str(0)]->custom_values.push_back(CustomValue{v[i].str(1), v[i].str(2), v[i].str(3), number});
+  }
 }
 
 void set_assignees(sql::Connection& c, const std::string& task_id, const std::vector<std::string>& ids) {
@@ -260,6 +278,12 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
   if (q.label_id) {
     s += " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = tasks.id AND l.label_id = ?)";
     p.emplace_back(*q.label_id);
+  }
+  for (const auto& f : q.custom_filters) {
+    s += " AND EXISTS (SELECT 1 FROM task_custom_values v WHERE v.task_id = tasks.id AND v.field_id = ? AND "
+         "v.value_text = ?)";
+    p.emplace_back(f.first);
+    p.emplace_back(f.second);
   }
   if (q.due_before) {
     s += " AND due_date < ?";
@@ -588,6 +612,166 @@ void purge_project(sql::Connection& c, const std::string& project_id, sql::Diale
   c.exec("DELETE FROM tasks WHERE project_id = ?", {project_id});
   c.exec("DELETE FROM task_counters WHERE project_id = ?", {project_id});
   c.exec("DELETE FROM saved_views WHERE project_id = ?", {project_id});
+  c.exec("DELETE FROM task_custom_values WHERE field_id IN (SELECT id FROM custom_fields WHERE project_id = ?)",
+         {project_id});
+  c.exec("DELETE FROM custom_fields WHERE project_id = ?", {project_id});
+}
+
+// ---- custom fields
+
+namespace {
+
+constexpr const char* kFieldCols = "id, project_id, name, type, options, created_by, version, created_at, updated_at";
+
+std::string options_text(const std::vector<FieldOption>& options) {
+  boost::json::array a;
+  for (const auto& o : options) {
+    boost::json::object j{{"id", o.id}, {"name", o.name}};
+    if (o.color) j["color"] = *o.color;
+    a.push_back(std::move(j));
+  }
+  return boost::json::serialize(a);
+}
+
+std::vector<FieldOption> options_from(const std::string& text) {
+  std::vector<FieldOption> out;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& e : v.as_array()) {
+    if (!e.is_object()) continue;
+    const auto& o = e.as_object();
+    FieldOption f;
+    if (auto* id = o.if_contains("id"); id && id->is_string()) f.id = std::string(id->as_string());
+    if (auto* n = o.if_contains("name"); n && n->is_string()) f.name = std::string(n->as_string());
+    if (auto* c = o.if_contains("color"); c && c->is_string()) f.color = std::string(c->as_string());
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+CustomField field_from(const sql::Row& r) {
+  CustomField f;
+  f.id = r.str(0);
+  f.project_id = r.str(1);
+  f.name = r.str(2);
+  f.type = r.str(3);
+  f.options = options_from(r.str(4));
+  f.created_by = r.str(5);
+  f.version = r.i64(6);
+  f.created_at = r.i64(7);
+  f.updated_at = r.i64(8);
+  return f;
+}
+
+std::string lower(std::string s) {
+  for (auto& ch : s)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return s;
+}
+
+}  // namespace
+
+void insert_field(sql::Connection& c, const CustomField& f) {
+  c.exec(std::string("INSERT INTO custom_fields (") + kFieldCols + ", name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         {f.id, f.project_id, f.name, f.type, options_text(f.options), f.created_by, f.version, f.created_at,
+          f.updated_at, lower(f.name)});
+}
+
+void update_field(sql::Connection& c, const CustomField& f) {
+  c.exec("UPDATE custom_fields SET name = ?, name_key = ?, options = ?, version = ?, updated_at = ? WHERE id = ?",
+         {f.name, lower(f.name), options_text(f.options), f.version, f.updated_at, f.id});
+}
+
+std::optional<CustomField> find_field(sql::Connection& c, std::string_view id) {
+  auto res = c.query(std::string("SELECT ") + kFieldCols + " FROM custom_fields WHERE id = ?", {id});
+  auto r = res.first();
+  if (!r) return std::nullopt;
+  return field_from(*r);
+}
+
+std::optional<CustomField> find_field_for_update(sql::Connection& c, std::string_view id, sql::Dialect dialect) {
+  if (dialect == sql::Dialect::sqlite) return find_field(c, id);
+  auto res = c.query(std::string("SELECT ") + kFieldCols + " FROM custom_fields WHERE id = ? FOR UPDATE", {id});
+  auto r = res.first();
+  if (!r) return std::nullopt;
+  return field_from(*r);
+}
+
+std::vector<CustomField> list_fields(sql::Connection& c, const std::string& project_id) {
+  auto res = c.query(std::string("SELECT ") + kFieldCols + " FROM custom_fields WHERE project_id = ? ORDER BY id",
+                     {project_id});
+  std::vector<CustomField> out;
+  for (std::size_t i = 0; i < res.size(); ++i) out.push_back(field_from(res[i]));
+  return out;
+}
+
+std::vector<CustomField> find_fields(sql::Connection& c, const std::vector<std::string>& ids) {
+  std::vector<CustomField> out;
+  if (ids.empty()) return out;
+  std::vector<sql::Param> params(ids.begin(), ids.end());
+  auto res = c.query(std::string("SELECT ") + kFieldCols + " FROM custom_fields WHERE id IN (" +
+                         placeholders(params.size()) + ") ORDER BY id",
+                     params);
+  for (std::size_t i = 0; i < res.size(); ++i) out.push_back(field_from(res[i]));
+  return out;
+}
+
+int64_t count_fields(sql::Connection& c, const std::string& project_id) {
+  return c.query("SELECT COUNT(*) FROM custom_fields WHERE project_id = ?", {project_id})[0].i64(0);
+}
+
+void delete_field(sql::Connection& c, const std::string& id) {
+  c.exec("DELETE FROM task_custom_values WHERE field_id = ?", {id});
+  c.exec("DELETE FROM custom_fields WHERE id = ?", {id});
+}
+
+int64_t remove_values_except(sql::Connection& c, const std::string& field_id, const std::vector<std::string>& keep) {
+  if (keep.empty()) return c.exec("DELETE FROM task_custom_values WHERE field_id = ?", {field_id});
+  std::vector<sql::Param> params{field_id};
+  for (const auto& k : keep) params.emplace_back(k);
+  return c
+      .query("DELETE FROM task_custom_values WHERE field_id = ? AND value_text NOT IN (" + placeholders(keep.size()) +
+                 ")",
+             params)
+      .affected;
+}
+
+void set_custom_values(sql::Connection& c, const std::string& task_id, const std::string& field_id,
+                       const std::vector<CustomValue>& values) {
+  c.exec("DELETE FROM task_custom_values WHERE task_id = ? AND field_id = ?", {task_id, field_id});
+  for (const auto& v : values)
+    c.exec("INSERT INTO task_custom_values (task_id, field_id, value_text, value_number) VALUES (?, ?, ?, ?)",
+           {task_id, field_id, v.text, v.number});
+}
+
+int64_t remove_label(sql::Connection& c, const std::string& project_id, const std::string& label_id, int64_t now) {
+  int64_t n = c.exec(
+      "UPDATE tasks SET version = version + 1, updated_at = ? WHERE project_id = ? AND id IN "
+      "(SELECT task_id FROM task_labels WHERE label_id = ?)",
+      {now, project_id, label_id});
+  if (n > 0)
+    c.exec(
+        "DELETE FROM task_labels WHERE label_id = ? AND task_id IN (SELECT id FROM tasks WHERE project_id = ?)",
+        {label_id, project_id});
+  return n;
+}
+
+int64_t purge_deleted(sql::Connection& c, int64_t deleted_before, int64_t limit, sql::Dialect dialect) {
+  auto rows = c.query(
+      "SELECT id FROM tasks WHERE deleted_at IS NOT NULL AND deleted_at < ? ORDER BY deleted_at, id LIMIT ?",
+      {deleted_before, limit});
+  if (rows.size() == 0) return 0;
+  std::vector<sql::Param> params;
+  for (std::size_t i = 0; i < rows.size(); ++i) params.emplace_back(rows[i].str(0));
+  const std::string in = "(" + placeholders(params.size()) + ")";
+  if (dialect == sql::Dialect::sqlite)
+    c.query("DELETE FROM task_search WHERE rowid IN (SELECT rowid FROM tasks WHERE id IN " + in + ")", params);
+  c.query("DELETE FROM task_reactions WHERE target_id IN " + in, params);
+  c.query("DELETE FROM task_reactions WHERE target_id IN (SELECT id FROM task_comments WHERE task_id IN " + in + ")",
+          params);
+  c.query("UPDATE tasks SET parent_id = NULL WHERE parent_id IN " + in, params);
+  return c.query("DELETE FROM tasks WHERE id IN " + in, params).affected;
 }
 
 }  // namespace taskhub::tasks::repo

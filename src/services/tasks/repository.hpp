@@ -19,8 +19,12 @@ void insert_task(sql::Connection& c, const Task& t);
 // Writes every column of t (by id); returns rows changed.
 int64_t update_task(sql::Connection& c, const Task& t);
 std::optional<Task> find_task(sql::Connection& c, std::string_view id);
+// The same inside a write transaction that checks the version before writing: on PostgreSQL the
+// row is locked (FOR UPDATE), so of two concurrent writers the second reads the first's result
+// (SQLite serialises writers already).
+std::optional<Task> find_task_for_update(sql::Connection& c, std::string_view id, sql::Dialect dialect);
 std::optional<Task> find_task_by_number(sql::Connection& c, std::string_view project_id, int64_t number);
-// Fills assignee_ids and label_ids of each task (one query each).
+// Fills assignee_ids, label_ids and custom_values of each task (one query each).
 void load_links(sql::Connection& c, std::vector<Task>& tasks);
 void set_assignees(sql::Connection& c, const std::string& task_id, const std::vector<std::string>& ids);
 void set_labels(sql::Connection& c, const std::string& task_id, const std::vector<std::string>& ids);
@@ -97,5 +101,30 @@ int64_t move_state(sql::Connection& c, const std::string& project_id, const std:
                    const std::string& to_state, const std::string& to_group, int64_t now);
 // Removes every task of a deleted project (children rows cascade) and its number counter.
 void purge_project(sql::Connection& c, const std::string& project_id, sql::Dialect dialect = sql::Dialect::sqlite);
+// Custom fields (options stored as JSON text) and their values on tasks.
+void insert_field(sql::Connection& c, const CustomField& f);  // throws sql::UniqueViolation on a taken name
+void update_field(sql::Connection& c, const CustomField& f);  // name, options, version, updated_at
+std::optional<CustomField> find_field(sql::Connection& c, std::string_view id);
+// Locks the row on PostgreSQL (see find_task_for_update).
+std::optional<CustomField> find_field_for_update(sql::Connection& c, std::string_view id, sql::Dialect dialect);
+std::vector<CustomField> list_fields(sql::Connection& c, const std::string& project_id);  // oldest first
+std::vector<CustomField> find_fields(sql::Connection& c, const std::vector<std::string>& ids);
+int64_t count_fields(sql::Connection& c, const std::string& project_id);
+// Removes the field and every value of it.
+void delete_field(sql::Connection& c, const std::string& id);
+// Removes the field's values whose text is not one of keep (options dropped from a select field).
+int64_t remove_values_except(sql::Connection& c, const std::string& field_id, const std::vector<std::string>& keep);
+// Replaces the task's values of the field (empty: cleared).
+void set_custom_values(sql::Connection& c, const std::string& task_id, const std::string& field_id,
+                       const std::vector<CustomValue>& values);
+
+// Removes a deleted label from every task of the project (bumping their version); returns
+// the number of tasks changed.
+int64_t remove_label(sql::Connection& c, const std::string& project_id, const std::string& label_id, int64_t now);
+// Hard-deletes up to `limit` tasks soft-deleted before `deleted_before` (epoch ms), with their
+// comments, activity, relations, reactions and search rows; children of a purged task lose
+// their parent. Returns the number of tasks removed (less than limit: nothing more to do).
+int64_t purge_deleted(sql::Connection& c, int64_t deleted_before, int64_t limit,
+                      sql::Dialect dialect = sql::Dialect::sqlite);
 
 }  // namespace taskhub::tasks::repo

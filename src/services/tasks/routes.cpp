@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "core/error.hpp"
@@ -137,6 +139,12 @@ TaskQuery parse_query(const http::Request& req) {
     } else if (k == "label_id") {
       if (!is_uuid(v)) throw bad_field("label_id", "must be a label id");
       q.label_id = v;
+    } else if (k.size() > 3 && k.compare(0, 3, "cf.") == 0) {
+      const std::string id(k.substr(3));
+      if (!is_uuid(id)) throw bad_field(k, "must name a custom field id (cf.<field id>)");
+      if (v.empty() || utf8_length(v) > kMaxCustomTextChars) throw bad_field(k, "must be 1 to 2000 characters");
+      if (q.custom_filters.size() >= 10) throw bad_field(k, "at most 10 custom field filters");
+      q.custom_filters.emplace_back(id, v);
     } else if (k == "due_before" || k == "due_after") {
       if (!valid_date(v)) throw bad_field(k, "must be a date YYYY-MM-DD");
       (k == "due_before" ? q.due_before : q.due_after) = v;
@@ -223,6 +231,127 @@ json::object relation_to_json(const Relation& r) {
                       {"created_at", format_rfc3339_ms(r.created_at)}};
 }
 
+bool valid_color(std::string_view c) {
+  if (c.size() != 7 || c[0] != '#') return false;
+  for (std::size_t i = 1; i < 7; ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(c[i]))) return false;
+  return true;
+}
+
+// "custom_fields": {"<field id>": value | null} of PATCH /tasks/{id}; the service checks each
+// value against its field's type.
+std::vector<CustomValueInput> read_custom_values(const json::object& body, ObjectReader& r) {
+  std::vector<CustomValueInput> out;
+  const auto* cf = body.if_contains("custom_fields");
+  if (!cf) return out;
+  if (!cf->is_object()) {
+    r.add_error("custom_fields", "must be an object of custom field id to value");
+    return out;
+  }
+  if (cf->as_object().size() > kMaxCustomValuesPerPatch) {
+    r.add_error("custom_fields", "must set at most 50 fields at once");
+    return out;
+  }
+  using Kind = CustomValueInput::Kind;
+  for (const auto& [k, v] : cf->as_object()) {
+    if (k.size() > 64) {
+      r.add_error("custom_fields", "keys must be custom field ids");
+      continue;
+    }
+    CustomValueInput in;
+    in.field_id = std::string(k);
+    if (v.is_null()) {
+      in.kind = Kind::null;
+    } else if (v.is_string()) {
+      // Control characters other than \n and \t are refused, as in every other string field.
+      const auto& s = v.as_string();
+      const bool control = std::any_of(s.begin(), s.end(), [](char ch) {
+        return static_cast<unsigned char>(ch) < 0x20 && ch != '\n' && ch != '\t';
+      });
+      in.kind = control ? Kind::other : Kind::string;
+      in.text = std::string(s);
+    } else if (v.is_number()) {
+      in.kind = Kind::number;
+      in.number = v.to_number<double>();
+    } else if (v.is_array() && v.as_array().size() <= kMaxFieldOptions &&
+               std::all_of(v.as_array().begin(), v.as_array().end(),
+                           [](const json::value& x) { return x.is_string() && x.as_string().size() <= 64; })) {
+      in.kind = Kind::strings;
+      for (const auto& x : v.as_array()) in.items.emplace_back(x.as_string());
+    } else {
+      in.kind = Kind::other;
+    }
+    out.push_back(std::move(in));
+  }
+  return out;
+}
+
+// "options": [{"id"?, "name", "color"?}] of a select field.
+std::optional<std::vector<FieldOptionInput>> read_options(const json::object& body, ObjectReader& r) {
+  const auto* v = body.if_contains("options");
+  if (!v) return std::nullopt;
+  if (!v->is_array()) {
+    r.add_error("options", "must be an array of options");
+    return std::nullopt;
+  }
+  if (v->as_array().size() > kMaxFieldOptions) {
+    r.add_error("options", "must have at most 100 options");
+    return std::nullopt;
+  }
+  std::vector<FieldOptionInput> out;
+  std::size_t i = 0;
+  for (const auto& e : v->as_array()) {
+    const std::string prefix = "options[" + std::to_string(i++) + "]";
+    if (!e.is_object()) {
+      r.add_error(prefix, "must be an object {id?, name, color?}");
+      continue;
+    }
+    ObjectReader o(e.as_object(), {"id", "name", "color"}, prefix);
+    FieldOptionInput in;
+    in.id = o.optional_string("id", 1, 64);
+    in.name = o.required_string("name", 1, 100);
+    in.color = o.optional_string("color", 7, 7);
+    if (in.color && !valid_color(*in.color)) o.add_error("color", "must be a colour like #3b82f6");
+    try {
+      o.finish();
+    } catch (const ApiError& err) {
+      for (const auto& fe : err.errors()) r.add_error(fe.field, fe.message);
+    }
+    out.push_back(std::move(in));
+  }
+  return out;
+}
+
+json::object field_to_json(const CustomField& f) {
+  json::array options;
+  for (const auto& o : f.options)
+    options.push_back(json::object{{"id", o.id}, {"name", o.name}, {"color", str_or_null(o.color)}});
+  return json::object{{"id", f.id},
+                      {"project_id", f.project_id},
+                      {"name", f.name},
+                      {"type", f.type},
+                      {"options", std::move(options)},
+                      {"version", f.version},
+                      {"created_at", format_rfc3339_ms(f.created_at)},
+                      {"updated_at", format_rfc3339_ms(f.updated_at)}};
+}
+
+json::object custom_values_json(const std::vector<CustomValue>& values) {
+  json::object o;
+  for (const auto& v : values) {
+    if (v.type == "multi_select") {
+      auto& slot = o[v.field_id];
+      if (!slot.is_array()) slot = json::array();
+      slot.as_array().emplace_back(v.text);
+    } else if (v.type == "number" && v.number) {
+      o[v.field_id] = *v.number;
+    } else {
+      o[v.field_id] = v.text;
+    }
+  }
+  return o;
+}
+
 std::string comment_body(const http::Request& req) {
   auto body = parse_json_object(req.body);
   ObjectReader r(body, {"body"});
@@ -247,6 +376,7 @@ json::object task_to_json(const Task& t) {
   o["priority"] = priority_name(t.priority);
   o["assignee_ids"] = str_array(t.assignee_ids);
   o["label_ids"] = str_array(t.label_ids);
+  o["custom_fields"] = custom_values_json(t.custom_values);
   o["start_date"] = str_or_null(t.start_date);
   o["due_date"] = str_or_null(t.due_date);
   o["estimate"] = t.estimate ? json::value(*t.estimate) : json::value(nullptr);
@@ -362,6 +492,72 @@ void register_routes(http::Router& router, TasksService& svc) {
       },
       small);
 
+  // ---- custom fields of a project
+
+  router.add(
+      "POST", "/api/v1/projects/{id}/custom-fields",
+      [&svc](http::Request& req) {
+        auto body = parse_json_object(req.body);
+        ObjectReader r(body, {"name", "type", "options"});
+        CustomFieldInput in;
+        in.name = r.required_string("name", 1, 100);
+        auto type = r.optional_enum("type", {"text", "number", "date", "single_select", "multi_select", "user"});
+        if (!r.has("type") || r.is_null("type")) r.add_error("type", "is required");
+        in.type = type.value_or("");
+        in.options = read_options(body, r).value_or(std::vector<FieldOptionInput>{});
+        r.finish();
+        const std::string pid(req.param("id"));
+        CustomField f = svc.create_field(req.user().user_id, pid, in);
+        auto resp = with_etag(http::Response::json(201, field_to_json(f)), f.version);
+        resp.headers.set("Location", "/api/v1/projects/" + pid + "/custom-fields/" + f.id);
+        return resp;
+      },
+      small);
+
+  router.add(
+      "GET", "/api/v1/projects/{id}/custom-fields",
+      [&svc](http::Request& req) {
+        json::array items;
+        for (const auto& f : svc.list_fields(req.user().user_id, std::string(req.param("id"))))
+          items.push_back(field_to_json(f));
+        return http::Response::json(200, json::object{{"items", std::move(items)}});
+      },
+      small);
+
+  router.add(
+      "GET", "/api/v1/projects/{id}/custom-fields/{field_id}",
+      [&svc](http::Request& req) {
+        CustomField f = svc.get_field(req.user().user_id, std::string(req.param("id")),
+                                      std::string(req.param("field_id")));
+        return with_etag(http::Response::json(200, field_to_json(f)), f.version);
+      },
+      small);
+
+  router.add(
+      "PATCH", "/api/v1/projects/{id}/custom-fields/{field_id}",
+      [&svc](http::Request& req) {
+        auto body = parse_json_object(req.body);
+        ObjectReader r(body, {"name", "options"});
+        CustomFieldPatch p;
+        if (r.is_null("name")) r.add_error("name", "must not be null");
+        p.name = r.optional_string("name", 1, 100);
+        p.options = read_options(body, r);
+        r.finish();
+        CustomField f = svc.update_field(req.user().user_id, std::string(req.param("id")),
+                                         std::string(req.param("field_id")), p, if_match_of(req));
+        return with_etag(http::Response::json(200, field_to_json(f)), f.version);
+      },
+      small);
+
+  router.add(
+      "DELETE", "/api/v1/projects/{id}/custom-fields/{field_id}",
+      [&svc](http::Request& req) {
+        svc.delete_field(req.user().user_id, std::string(req.param("id")), std::string(req.param("field_id")),
+                         if_match_of(req));
+        return http::Response::no_content();
+      },
+      small);
+
   // ---- one task
 
   router.add(
@@ -377,7 +573,8 @@ void register_routes(http::Router& router, TasksService& svc) {
       [&svc](http::Request& req) {
         auto body = parse_json_object(req.body);
         ObjectReader r(body, {"title", "description", "state_id", "priority", "assignee_ids", "label_ids",
-                              "start_date", "due_date", "estimate", "parent_id", "after_id", "before_id"});
+                              "start_date", "due_date", "estimate", "parent_id", "after_id", "before_id",
+                              "custom_fields"});
         UpdateTaskInput in;
         if (r.is_null("title")) r.add_error("title", "must not be null");
         in.title = r.optional_string("title", 1, 500);
@@ -398,6 +595,7 @@ void register_routes(http::Router& router, TasksService& svc) {
         if (r.has("parent_id")) in.parent_id = read_id(r, "parent_id");
         in.after_id = read_id(r, "after_id");
         in.before_id = read_id(r, "before_id");
+        in.custom_fields = read_custom_values(body, r);
         r.finish();
         Task t = svc.update_task(req.user().user_id, std::string(req.param("id")), in, if_match_of(req));
         return with_etag(http::Response::json(200, task_to_json(t)), t.version);

@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/json_input.hpp"
 #include "core/pagination.hpp"
 #include "core/time.hpp"
 #include "services/tasks/repository.hpp"
@@ -168,11 +169,54 @@ json::value param_json(const sql::Param& p) {
   return nullptr;
 }
 
+// Canonical text of a number value (shortest round-trip form; stored and compared by filters).
+std::string number_text(double d) {
+  if (d == 0) d = 0;  // -0 -> 0
+  char buf[64];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, ptr);
+}
+
+// A custom field's value as activity text: the values joined by commas; nullopt when unset.
+std::optional<std::string> value_text(const std::vector<CustomValue>& rows) {
+  if (rows.empty()) return std::nullopt;
+  std::string s;
+  for (const auto& v : rows) {
+    if (!s.empty()) s += ",";
+    s += v.text;
+  }
+  return s;
+}
+
+bool valid_field_type(const std::string& t) {
+  for (const char* n : kCustomFieldTypes)
+    if (t == n) return true;
+  return false;
+}
+
+// Options of a select field from the input: given ids kept, others generated; ids and names unique.
+std::vector<FieldOption> make_options(const std::vector<FieldOptionInput>& in) {
+  if (in.size() > kMaxFieldOptions) throw bad_field("options", "must have at most 100 options");
+  std::vector<FieldOption> out;
+  std::set<std::string> ids, names;
+  for (const auto& o : in) {
+    FieldOption f{o.id.value_or(new_uuid_v7()), o.name, o.color};
+    std::string key = f.name;
+    for (auto& ch : key)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    if (!ids.insert(f.id).second) throw bad_field("options", "option ids must be unique");
+    if (!names.insert(key).second) throw bad_field("options", "option names must be unique");
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 // Applies a merge patch to cur (loaded in this transaction): row, links, watchers, activity.
 Task apply_update(sql::Connection& c, const std::string& user, int64_t now, const Task* cur,
                   const UpdateTaskInput& in, const std::optional<projects::StateInfo>& state,
                   const std::optional<std::vector<std::string>>& assignees,
-                  const std::optional<std::vector<std::string>>& labels) {
+                  const std::optional<std::vector<std::string>>& labels,
+                  const std::vector<std::pair<std::string, std::vector<CustomValue>>>* custom = nullptr) {
   const std::string& pid = cur->project_id;
   Task t = *cur;
   Changes ch;
@@ -250,6 +294,23 @@ Task apply_update(sql::Connection& c, const std::string& user, int64_t now, cons
     repo::set_labels(c, t.id, *labels);
     t.label_ids = *labels;
   }
+  if (custom && !custom->empty()) {
+    bool changed = false;
+    for (const auto& [field_id, rows] : *custom) {
+      std::vector<CustomValue> old;
+      for (const auto& v : t.custom_values)
+        if (v.field_id == field_id) old.push_back(v);
+      if (old == rows) continue;
+      ch.add(t, user, now, "custom_fields." + field_id, value_text(old), value_text(rows));
+      repo::set_custom_values(c, t.id, field_id, rows);
+      changed = true;
+    }
+    if (changed) {
+      std::vector<Task> one{t};
+      repo::load_links(c, one);
+      t.custom_values = std::move(one.front().custom_values);
+    }
+  }
   if (!ch.items.empty()) {
     t.version = cur->version + 1;
     t.updated_at = now;
@@ -326,7 +387,7 @@ projects::ProjectAccess TasksService::access_or_404(const std::string& user, con
 
 namespace {
 void require_write(const projects::ProjectAccess& acc) {
-  if (acc.archived) throw ApiError(403, "project-archived", "The project is archived and read-only.");
+  if (acc.archived) throw ApiError(409, "project-archived", "The project is archived (read-only); unarchive it first.");
   if (!acc.can_write()) throw forbidden("Viewers cannot change tasks of this project.");
 }
 }  // namespace
@@ -369,6 +430,217 @@ void TasksService::check_labels(const std::string& project_id, const std::vector
   std::set<std::string> ok(found.begin(), found.end());
   for (const auto& id : ids)
     if (!ok.count(id)) throw bad_field(field, "must be labels of this project");
+}
+
+std::vector<std::pair<std::string, std::vector<CustomValue>>> TasksService::check_custom_values(
+    const std::string& project_id, const std::vector<CustomValueInput>& in) {
+  std::vector<std::pair<std::string, std::vector<CustomValue>>> out;
+  if (in.empty()) return out;
+  if (in.size() > kMaxCustomValuesPerPatch) throw bad_field("custom_fields", "must set at most 50 fields at once");
+  std::vector<std::string> ids;
+  for (const auto& v : in) {
+    if (!is_uuid(v.field_id)) throw bad_field("custom_fields." + v.field_id, "is not a custom field of this project");
+    ids.push_back(v.field_id);
+  }
+  auto fields = db_.read_value([&](sql::Connection& c) { return repo::find_fields(c, ids); });
+  std::map<std::string, const CustomField*> by_id;
+  for (const auto& f : fields) by_id[f.id] = &f;
+  std::vector<std::pair<std::string, std::string>> users;  // field id, user id
+  std::set<std::string> seen_fields;
+  using Kind = CustomValueInput::Kind;
+  for (const auto& v : in) {
+    const std::string name = "custom_fields." + v.field_id;
+    auto it = by_id.find(v.field_id);
+    if (it == by_id.end() || it->second->project_id != project_id)
+      throw bad_field(name, "is not a custom field of this project");
+    if (!seen_fields.insert(v.field_id).second) throw bad_field(name, "is given twice");
+    const CustomField& f = *it->second;
+    std::vector<CustomValue> rows;
+    auto add = [&](std::string text, std::optional<double> n = std::nullopt) {
+      rows.push_back(CustomValue{f.id, f.type, std::move(text), n});
+    };
+    auto is_option = [&](const std::string& id) {
+      return std::any_of(f.options.begin(), f.options.end(), [&](const FieldOption& o) { return o.id == id; });
+    };
+    if (v.kind == Kind::null) {
+      // cleared
+    } else if (f.type == "text") {
+      if (v.kind != Kind::string || v.text.empty() || utf8_length(v.text) > kMaxCustomTextChars)
+        throw bad_field(name, "must be a text of 1 to 2000 characters or null");
+      add(v.text);
+    } else if (f.type == "number") {
+      if (v.kind != Kind::number || !std::isfinite(v.number)) throw bad_field(name, "must be a finite number or null");
+      add(number_text(v.number), v.number == 0 ? 0.0 : v.number);
+    } else if (f.type == "date") {
+      if (v.kind != Kind::string || !valid_date(v.text)) throw bad_field(name, "must be a date YYYY-MM-DD or null");
+      add(v.text);
+    } else if (f.type == "single_select") {
+      if (v.kind != Kind::string || !is_option(v.text))
+        throw bad_field(name, "must be an option id of this field or null");
+      add(v.text);
+    } else if (f.type == "multi_select") {
+      if (v.kind != Kind::strings) throw bad_field(name, "must be an array of option ids of this field or null");
+      for (const auto& id : dedup(v.items)) {
+        if (!is_option(id)) throw bad_field(name, "must be an array of option ids of this field or null");
+        add(id);
+      }
+    } else if (f.type == "user") {
+      if (v.kind != Kind::string || !is_uuid(v.text))
+        throw bad_field(name, "must be the id of a project member or null");
+      users.emplace_back(f.id, v.text);
+      add(v.text);
+    }
+    out.emplace_back(f.id, std::move(rows));
+  }
+  if (!users.empty()) {
+    std::vector<std::string> uids;
+    for (const auto& u : users) uids.push_back(u.second);
+    auto members = projects_.project_members(project_id, uids);
+    std::set<std::string> ok(members.begin(), members.end());
+    for (const auto& [fid, uid] : users)
+      if (!ok.count(uid)) throw bad_field("custom_fields." + fid, "must be the id of a project member or null");
+  }
+  return out;
+}
+
+TaskQuery TasksService::resolve_custom_filters(const std::vector<std::string>& project_ids, const TaskQuery& q) {
+  TaskQuery out = q;
+  if (q.custom_filters.empty()) return out;
+  std::vector<std::string> ids;
+  for (const auto& [id, v] : q.custom_filters) ids.push_back(id);
+  auto fields = db_.read_value([&](sql::Connection& c) { return repo::find_fields(c, ids); });
+  std::set<std::string> projects(project_ids.begin(), project_ids.end());
+  out.custom_filters.clear();
+  for (const auto& [id, value] : q.custom_filters) {
+    const std::string name = "cf." + id;
+    auto f = std::find_if(fields.begin(), fields.end(), [&](const CustomField& x) { return x.id == id; });
+    if (f == fields.end() || !projects.count(f->project_id))
+      throw bad_field(name, "is not a custom field of this project");
+    std::string text = value;
+    if (f->type == "number") {
+      double d = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), d);
+      if (ec != std::errc() || ptr != value.data() + value.size() || !std::isfinite(d))
+        throw bad_field(name, "must be a number");
+      text = number_text(d);
+    } else if (f->type == "date" && !valid_date(value)) {
+      throw bad_field(name, "must be a date YYYY-MM-DD");
+    }
+    out.custom_filters.emplace_back(id, std::move(text));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- custom fields
+
+std::pair<CustomField, projects::ProjectAccess> TasksService::admin_field(const std::string& user,
+                                                                          const std::string& project_id,
+                                                                          const std::string& field_id) {
+  auto acc = access_or_404(user, project_id);
+  std::optional<CustomField> f;
+  if (is_uuid(field_id)) f = db_.read_value([&](sql::Connection& c) { return repo::find_field(c, field_id); });
+  if (!f || f->project_id != project_id) throw not_found("The custom field does not exist.");
+  if (acc.archived) throw ApiError(409, "project-archived", "The project is archived (read-only); unarchive it first.");
+  if (!acc.is_admin()) throw forbidden("Only project admins can change custom fields.");
+  return {std::move(*f), std::move(acc)};
+}
+
+CustomField TasksService::create_field(const std::string& user, const std::string& project_id,
+                                       const CustomFieldInput& in) {
+  auto acc = access_or_404(user, project_id);
+  if (acc.archived) throw ApiError(409, "project-archived", "The project is archived (read-only); unarchive it first.");
+  if (!acc.is_admin()) throw forbidden("Only project admins can define custom fields.");
+  if (!valid_field_type(in.type))
+    throw bad_field("type", "must be text, number, date, single_select, multi_select or user");
+  CustomField f;
+  f.id = new_uuid_v7();
+  f.project_id = project_id;
+  f.name = in.name;
+  f.type = in.type;
+  if (f.is_select()) {
+    f.options = make_options(in.options);
+  } else if (!in.options.empty()) {
+    throw bad_field("options", "only single_select and multi_select fields have options");
+  }
+  f.created_by = user;
+  f.created_at = f.updated_at = clock_.now_ms();
+  try {
+    db_.write([&](sql::Connection& c) {
+      if (repo::count_fields(c, project_id) >= static_cast<int64_t>(kMaxCustomFields))
+        throw conflict("too-many-custom-fields", "A project has at most 50 custom fields.");
+      repo::insert_field(c, f);
+    });
+  } catch (const sql::UniqueViolation&) {
+    throw conflict("custom-field-name-taken", "The project already has a custom field with this name.",
+                   {FieldError{"name", "is already used in this project"}});
+  }
+  return f;
+}
+
+std::vector<CustomField> TasksService::list_fields(const std::string& user, const std::string& project_id) {
+  access_or_404(user, project_id);
+  return db_.read_value([&](sql::Connection& c) { return repo::list_fields(c, project_id); });
+}
+
+CustomField TasksService::get_field(const std::string& user, const std::string& project_id,
+                                    const std::string& field_id) {
+  access_or_404(user, project_id);
+  std::optional<CustomField> f;
+  if (is_uuid(field_id)) f = db_.read_value([&](sql::Connection& c) { return repo::find_field(c, field_id); });
+  if (!f || f->project_id != project_id) throw not_found("The custom field does not exist.");
+  return *f;
+}
+
+CustomField TasksService::update_field(const std::string& user, const std::string& project_id,
+                                       const std::string& field_id, const CustomFieldPatch& p,
+                                       const IfMatch& if_match) {
+  auto [f0, acc] = admin_field(user, project_id, field_id);
+  if (p.options && !f0.is_select())
+    throw bad_field("options", "only single_select and multi_select fields have options");
+  std::optional<std::vector<FieldOption>> options;
+  if (p.options) options = make_options(*p.options);
+  const int64_t now = clock_.now_ms();
+  CustomField out;
+  try {
+    db_.write([&](sql::Connection& c) {
+      auto f = repo::find_field_for_update(c, field_id, db_.dialect());
+      if (!f || f->project_id != project_id) throw not_found("The custom field does not exist.");
+      require_match(if_match, f->version);
+      bool changed = false;
+      if (p.name && *p.name != f->name) {
+        f->name = *p.name;
+        changed = true;
+      }
+      if (options) {
+        std::vector<std::string> keep;
+        for (const auto& o : *options) keep.push_back(o.id);
+        repo::remove_values_except(c, f->id, keep);
+        changed = true;
+        f->options = *options;
+      }
+      if (changed) {
+        f->version += 1;
+        f->updated_at = now;
+        repo::update_field(c, *f);
+      }
+      out = std::move(*f);
+    });
+  } catch (const sql::UniqueViolation&) {
+    throw conflict("custom-field-name-taken", "The project already has a custom field with this name.",
+                   {FieldError{"name", "is already used in this project"}});
+  }
+  return out;
+}
+
+void TasksService::delete_field(const std::string& user, const std::string& project_id, const std::string& field_id,
+                                const IfMatch& if_match) {
+  admin_field(user, project_id, field_id);
+  db_.write([&](sql::Connection& c) {
+    auto f = repo::find_field_for_update(c, field_id, db_.dialect());
+    if (!f || f->project_id != project_id) throw not_found("The custom field does not exist.");
+    require_match(if_match, f->version);
+    repo::delete_field(c, f->id);
+  });
 }
 
 // ---------------------------------------------------------------- tasks
@@ -459,14 +731,30 @@ Task TasksService::update_task(const std::string& user, const std::string& task_
   for (const auto* anchor : {&in.after_id, &in.before_id})
     if (*anchor && !is_uuid(**anchor)) throw bad_field(anchor == &in.after_id ? "after_id" : "before_id",
                                                        "must be a task of the same project and state");
+  auto custom = check_custom_values(pid, in.custom_fields);
 
   const int64_t now = clock_.now_ms();
   Task out;
   db_.write([&](sql::Connection& c) {
-    auto cur = repo::find_task(c, task_id);
+    auto cur = repo::find_task_for_update(c, task_id, db_.dialect());
     if (!cur || cur->deleted_at) throw not_found("The task does not exist.");
     require_match(if_match, cur->version);
-    out = apply_update(c, user, now, &*cur, in, state, assignees, labels);
+    if (!custom.empty()) {
+      // A field deleted (or an option dropped) since the check: refuse rather than store a stale value.
+      std::vector<std::string> ids;
+      for (const auto& [id, rows] : custom) ids.push_back(id);
+      auto fields = repo::find_fields(c, ids);
+      for (const auto& [id, rows] : custom) {
+        auto f = std::find_if(fields.begin(), fields.end(), [&](const CustomField& x) { return x.id == id; });
+        if (f == fields.end() || f->project_id != pid)
+          throw bad_field("custom_fields." + id, "is not a custom field of this project");
+        if (f->is_select())
+          for (const auto& v : rows)
+            if (std::none_of(f->options.begin(), f->options.end(), [&](const FieldOption& o) { return o.id == v.text; }))
+              throw bad_field("custom_fields." + id, "must be option ids of this field");
+      }
+    }
+    out = apply_update(c, user, now, &*cur, in, state, assignees, labels, &custom);
     if (out.title != cur->title || out.description != cur->description) repo::reindex_search(c, db_.dialect(), out.id);
   });
   out.key = acc.key;
@@ -478,7 +766,7 @@ void TasksService::delete_task(const std::string& user, const std::string& task_
   require_write(acc);
   const int64_t now = clock_.now_ms();
   db_.write([&](sql::Connection& c) {
-    auto t = repo::find_task(c, task_id);
+    auto t = repo::find_task_for_update(c, task_id, db_.dialect());
     if (!t || t->deleted_at) throw not_found("The task does not exist.");
     require_match(if_match, t->version);
     t->deleted_at = now;
@@ -495,7 +783,7 @@ Task TasksService::restore_task(const std::string& user, const std::string& task
   const int64_t now = clock_.now_ms();
   Task out;
   db_.write([&](sql::Connection& c) {
-    auto t = repo::find_task(c, task_id);
+    auto t = repo::find_task_for_update(c, task_id, db_.dialect());
     if (!t) throw not_found("The task does not exist.");
     if (t->deleted_at) {
       t->deleted_at.reset();
@@ -517,7 +805,7 @@ Task TasksService::set_archived(const std::string& user, const std::string& task
   const int64_t now = clock_.now_ms();
   Task out;
   db_.write([&](sql::Connection& c) {
-    auto t = repo::find_task(c, task_id);
+    auto t = repo::find_task_for_update(c, task_id, db_.dialect());
     if (!t || t->deleted_at) throw not_found("The task does not exist.");
     require_match(if_match, t->version);
     if (t->archived_at.has_value() != archived) {
@@ -546,8 +834,9 @@ Page<Task> TasksService::run_query(const std::vector<std::string>& project_ids,
     after.emplace(cursor_value(arr[0], q.sort), std::string(arr[1].as_string()));
   }
   const std::string today = format_rfc3339_ms(clock_.now_ms()).substr(0, 10);
+  const TaskQuery rq = resolve_custom_filters(project_ids, q);
   auto rows = db_.read_value([&](sql::Connection& c) {
-    return repo::query_tasks(c, project_ids, q, assigned_to, today, after, q.limit + 1, db_.dialect());
+    return repo::query_tasks(c, project_ids, rq, assigned_to, today, after, q.limit + 1, db_.dialect());
   });
   Page<Task> page;
   std::map<std::string, std::string> keys;
@@ -950,6 +1239,22 @@ void TasksService::move_state_tasks(const std::string& project_id, const std::st
 
 void TasksService::purge_project(const std::string& project_id) {
   db_.write([&](sql::Connection& c) { repo::purge_project(c, project_id, db_.dialect()); });
+}
+
+void TasksService::remove_label(const std::string& project_id, const std::string& label_id) {
+  const int64_t now = clock_.now_ms();
+  db_.write([&](sql::Connection& c) { repo::remove_label(c, project_id, label_id, now); });
+}
+
+int64_t TasksService::purge_deleted(int64_t older_than_ms, int64_t batch) {
+  const int64_t before = clock_.now_ms() - older_than_ms;
+  int64_t total = 0;
+  for (;;) {
+    int64_t n = 0;
+    db_.write([&](sql::Connection& c) { n = repo::purge_deleted(c, before, batch, db_.dialect()); });
+    total += n;
+    if (n < batch) return total;
+  }
 }
 
 }  // namespace taskhub::tasks

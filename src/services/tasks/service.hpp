@@ -24,6 +24,39 @@ inline constexpr int64_t kMaxEstimate = 1000;
 inline constexpr std::size_t kMaxAssignees = 50;
 inline constexpr std::size_t kMaxLabels = 50;
 
+inline constexpr std::size_t kMaxCustomFields = 50;        // per project
+inline constexpr std::size_t kMaxFieldOptions = 100;       // per select field
+inline constexpr std::size_t kMaxCustomTextChars = 2000;   // a text value, in code points
+inline constexpr std::size_t kMaxCustomValuesPerPatch = 50;
+
+// A value for a custom field in PATCH /tasks/{id} ("custom_fields": {"<field id>": value}),
+// as the JSON gave it; the service checks it against the field's type.
+struct CustomValueInput {
+  enum class Kind { null, string, number, strings, other };
+  std::string field_id;
+  Kind kind = Kind::null;
+  std::string text;                // string
+  double number = 0;               // number
+  std::vector<std::string> items;  // strings (an array of strings)
+};
+
+struct FieldOptionInput {
+  std::optional<std::string> id;  // kept when given (renaming an option keeps its values), else generated
+  std::string name;
+  std::optional<std::string> color;
+};
+
+struct CustomFieldInput {
+  std::string name;
+  std::string type;  // one of kCustomFieldTypes
+  std::vector<FieldOptionInput> options;
+};
+
+struct CustomFieldPatch {
+  std::optional<std::string> name;
+  std::optional<std::vector<FieldOptionInput>> options;  // replaces the list; values of dropped options are removed
+};
+
 // absent / explicit null / value (PATCH merge semantics).
 template <class T>
 using Nullable = std::optional<std::optional<T>>;
@@ -52,6 +85,7 @@ struct UpdateTaskInput {
   Nullable<std::string> due_date;
   Nullable<int64_t> estimate;
   Nullable<std::string> parent_id;
+  std::vector<CustomValueInput> custom_fields;  // null clears a field's value
   // Manual ordering within the (new) state: place right after / right before that task.
   std::optional<std::string> after_id;
   std::optional<std::string> before_id;
@@ -78,6 +112,9 @@ struct TaskQuery {
   std::vector<std::string> state_groups;
   std::optional<std::string> assignee;  // a user id or "none" ("me" resolved by the handler)
   std::optional<std::string> label_id;
+  // cf.<field id>=<value>: equality (multi_select: contains). The service checks the field and
+  // turns the value into its stored text (a number's canonical text).
+  std::vector<std::pair<std::string, std::string>> custom_filters;
   std::vector<int> priorities;
   std::optional<std::string> due_before;  // due_date < value
   std::optional<std::string> due_after;   // due_date > value
@@ -162,6 +199,16 @@ class TasksService {
                         const std::optional<std::string>& query, std::optional<bool> shared, const IfMatch& if_match);
   void delete_view(const std::string& user, const std::string& view_id, const IfMatch& if_match);
 
+  // Custom fields of a project. Anyone who sees the project lists them; project admins define,
+  // change and delete them (a deleted field's values go with it).
+  CustomField create_field(const std::string& user, const std::string& project_id, const CustomFieldInput& in);
+  std::vector<CustomField> list_fields(const std::string& user, const std::string& project_id);
+  CustomField get_field(const std::string& user, const std::string& project_id, const std::string& field_id);
+  CustomField update_field(const std::string& user, const std::string& project_id, const std::string& field_id,
+                           const CustomFieldPatch& p, const IfMatch& if_match);
+  void delete_field(const std::string& user, const std::string& project_id, const std::string& field_id,
+                    const IfMatch& if_match);
+
   std::vector<Watcher> list_watchers(const std::string& user, const std::string& task_id);
   void watch(const std::string& user, const std::string& task_id, bool on);
 
@@ -169,6 +216,12 @@ class TasksService {
   // project's tasks are removed.
   void move_state_tasks(const std::string& project_id, const std::string& from_state, const std::string& to_state);
   void purge_project(const std::string& project_id);
+  // Hook of the projects service: a deleted label is removed from the project's tasks.
+  void remove_label(const std::string& project_id, const std::string& label_id);
+
+  // Hard-deletes tasks deleted more than `older_than_ms` ago, in transactions of at most
+  // `batch` tasks, until none is left; returns how many were removed.
+  int64_t purge_deleted(int64_t older_than_ms, int64_t batch = 500);
 
  private:
   projects::ProjectAccess access_or_404(const std::string& user, const std::string& project_id);
@@ -178,6 +231,13 @@ class TasksService {
                                                         bool allow_deleted = false);
   void check_assignees(const std::string& project_id, const std::vector<std::string>& ids, const char* field);
   void check_labels(const std::string& project_id, const std::vector<std::string>& ids, const char* field);
+  // Checks values against the project's fields; returns the rows to store per field id.
+  std::vector<std::pair<std::string, std::vector<CustomValue>>> check_custom_values(
+      const std::string& project_id, const std::vector<CustomValueInput>& in);
+  // Checks cf.<id> filters against the fields of the listed projects; returns q with stored texts.
+  TaskQuery resolve_custom_filters(const std::vector<std::string>& project_ids, const TaskQuery& q);
+  std::pair<CustomField, projects::ProjectAccess> admin_field(const std::string& user, const std::string& project_id,
+                                                              const std::string& field_id);
   Page<Task> run_query(const std::vector<std::string>& project_ids,
                        const std::vector<projects::ProjectAccess>& access, const TaskQuery& q,
                        const std::optional<std::string>& assigned_to);

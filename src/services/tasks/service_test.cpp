@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 #include <set>
 
 #include "adapters/sql_test_support.hpp"
@@ -142,7 +143,7 @@ TEST_P(TasksServiceTest, Authorization) {
   expect_error([&] { svc_->create_task(viewer_, web_, in); }, 403);
   // Archived project: read-only for everyone.
   fake_.set_archived(web_, true);
-  expect_error([&] { svc_->update_task(alice_, t.id, title_patch("x"), kAny); }, 403,
+  expect_error([&] { svc_->update_task(alice_, t.id, title_patch("x"), kAny); }, 409,
                "project-archived");
   EXPECT_EQ(svc_->get_task(alice_, t.id).title, "secret");
 }
@@ -443,6 +444,215 @@ TEST_P(TasksServiceTest, WatchUnwatch) {
   EXPECT_TRUE(svc_->list_watchers(alice_, t.id).empty());
 }
 
+CustomValueInput cv_string(const std::string& field, const std::string& s) {
+  CustomValueInput v;
+  v.field_id = field;
+  v.kind = CustomValueInput::Kind::string;
+  v.text = s;
+  return v;
+}
+CustomValueInput cv_number(const std::string& field, double d) {
+  CustomValueInput v;
+  v.field_id = field;
+  v.kind = CustomValueInput::Kind::number;
+  v.number = d;
+  return v;
+}
+CustomValueInput cv_strings(const std::string& field, std::vector<std::string> items) {
+  CustomValueInput v;
+  v.field_id = field;
+  v.kind = CustomValueInput::Kind::strings;
+  v.items = std::move(items);
+  return v;
+}
+CustomValueInput cv_null(const std::string& field) {
+  CustomValueInput v;
+  v.field_id = field;
+  return v;
+}
+UpdateTaskInput cf_patch(std::vector<CustomValueInput> values) {
+  UpdateTaskInput in;
+  in.custom_fields = std::move(values);
+  return in;
+}
+CustomFieldInput field_input(const std::string& name, const std::string& type,
+                             std::vector<std::string> options = {}) {
+  CustomFieldInput in;
+  in.name = name;
+  in.type = type;
+  for (auto& o : options) in.options.push_back(FieldOptionInput{std::nullopt, o, std::nullopt});
+  return in;
+}
+
+TEST_P(TasksServiceTest, CustomFieldsDefineAndAuthorize) {
+  auto in = field_input("Severity", "single_select", {"Low", "High"});
+  in.options[1].color = "#ff0000";
+  CustomField f = svc_->create_field(alice_, web_, in);
+  EXPECT_EQ(f.type, "single_select");
+  ASSERT_EQ(f.options.size(), 2u);
+  EXPECT_EQ(f.options[1].color, std::optional<std::string>("#ff0000"));
+  expect_error([&] { svc_->create_field(bob_, web_, field_input("X", "text")); }, 403);
+  expect_error([&] { svc_->create_field(viewer_, web_, field_input("X", "text")); }, 403);
+  expect_error([&] { svc_->create_field(eve_, web_, field_input("X", "text")); }, 404);
+  expect_error([&] { svc_->create_field(alice_, web_, field_input("severity", "text")); }, 409,
+               "custom-field-name-taken");
+  expect_error([&] { svc_->create_field(alice_, web_, field_input("T", "text", {"a"})); }, 400);
+  expect_error([&] { svc_->create_field(alice_, web_, field_input("T", "colour")); }, 400);
+  expect_error([&] { svc_->create_field(alice_, web_, field_input("S", "multi_select", {"a", "A"})); }, 400);
+  // Same name in another project is fine.
+  svc_->create_field(alice_, api_, field_input("Severity", "text"));
+
+  EXPECT_EQ(svc_->list_fields(viewer_, web_).size(), 1u);
+  expect_error([&] { svc_->list_fields(eve_, web_); }, 404);
+  EXPECT_EQ(svc_->get_field(bob_, web_, f.id).name, "Severity");
+  expect_error([&] { svc_->get_field(bob_, api_, f.id); }, 404);  // not a member of API
+  expect_error([&] { svc_->get_field(alice_, api_, f.id); }, 404);  // field of another project
+
+  CustomFieldPatch p;
+  p.name = "Impact";
+  expect_error([&] { svc_->update_field(bob_, web_, f.id, p, kAny); }, 403);
+  expect_error([&] { svc_->update_field(eve_, web_, f.id, p, kAny); }, 404);
+  expect_error([&] { svc_->update_field(alice_, web_, f.id, p, IfMatch{true, false, {999}}); }, 412);
+  CustomField g = svc_->update_field(alice_, web_, f.id, p, kAny);
+  EXPECT_EQ(g.name, "Impact");
+  EXPECT_EQ(g.version, f.version + 1);
+  expect_error([&] { svc_->delete_field(viewer_, web_, f.id, kAny); }, 403);
+  svc_->delete_field(alice_, web_, f.id, kAny);
+  expect_error([&] { svc_->get_field(alice_, web_, f.id); }, 404);
+}
+
+TEST_P(TasksServiceTest, CustomValuesSetFilterAndActivity) {
+  CustomField text = svc_->create_field(alice_, web_, field_input("Notes", "text"));
+  CustomField num = svc_->create_field(alice_, web_, field_input("Points", "number"));
+  CustomField date = svc_->create_field(alice_, web_, field_input("Review", "date"));
+  CustomField one = svc_->create_field(alice_, web_, field_input("Sev", "single_select", {"low", "high"}));
+  CustomField many = svc_->create_field(alice_, web_, field_input("Tags", "multi_select", {"a", "b", "c"}));
+  CustomField who = svc_->create_field(alice_, web_, field_input("Owner", "user"));
+  CustomField foreign = svc_->create_field(alice_, api_, field_input("Notes", "text"));
+  Task t = make("t");
+  Task u = make("u");
+
+  Task got = svc_->update_task(bob_, t.id,
+                               cf_patch({cv_string(text.id, "hello"), cv_number(num.id, 2.5),
+                                         cv_string(date.id, "2026-02-03"), cv_string(one.id, one.options[1].id),
+                                         cv_strings(many.id, {many.options[2].id, many.options[0].id}),
+                                         cv_string(who.id, bob_)}),
+                               kAny);
+  EXPECT_EQ(got.version, t.version + 1);
+  EXPECT_EQ(got.custom_values.size(), 7u);
+  EXPECT_EQ(svc_->get_task(viewer_, t.id).custom_values, got.custom_values);
+  svc_->update_task(alice_, u.id, cf_patch({cv_strings(many.id, {many.options[2].id}), cv_number(num.id, 3)}), kAny);
+
+  // Wrong values: 400 and nothing changed (title neither).
+  auto bad = [&](CustomValueInput v) {
+    UpdateTaskInput in = cf_patch({v});
+    in.title = "changed";
+    expect_error([&] { svc_->update_task(alice_, t.id, in, kAny); }, 400);
+  };
+  bad(cv_string(text.id, std::string(2001, 'x')));
+  bad(cv_string(num.id, "2"));
+  bad(cv_number(num.id, std::numeric_limits<double>::infinity()));
+  bad(cv_string(date.id, "2026-02-30"));
+  bad(cv_string(one.id, many.options[0].id));
+  bad(cv_strings(many.id, {one.options[0].id}));
+  bad(cv_string(who.id, eve_));
+  bad(cv_string(foreign.id, "x"));
+  bad(cv_string(new_uuid_v7(), "x"));
+  Task same = svc_->get_task(alice_, t.id);
+  EXPECT_EQ(same.title, "t");
+  EXPECT_EQ(same.version, got.version);
+  EXPECT_EQ(same.custom_values, got.custom_values);
+  // Viewers cannot set values.
+  expect_error([&] { svc_->update_task(viewer_, t.id, cf_patch({cv_null(text.id)}), kAny); }, 403);
+
+  // Filters: equality; multi_select contains; numbers compare as numbers.
+  auto ids = [&](std::vector<std::pair<std::string, std::string>> filters) {
+    TaskQuery q;
+    q.custom_filters = std::move(filters);
+    std::set<std::string> out;
+    for (const auto& x : svc_->list_tasks(alice_, web_, q).items) out.insert(x.id);
+    return out;
+  };
+  EXPECT_EQ(ids({{text.id, "hello"}}), std::set<std::string>{t.id});
+  EXPECT_EQ(ids({{many.id, many.options[2].id}}), (std::set<std::string>{t.id, u.id}));
+  EXPECT_EQ(ids({{many.id, many.options[0].id}}), std::set<std::string>{t.id});
+  EXPECT_EQ(ids({{num.id, "2.50"}}), std::set<std::string>{t.id});
+  EXPECT_EQ(ids({{num.id, "3"}, {many.id, many.options[2].id}}), std::set<std::string>{u.id});
+  EXPECT_TRUE(ids({{who.id, alice_}}).empty());
+  expect_error([&] { ids({{foreign.id, "x"}}); }, 400);
+  expect_error([&] { ids({{num.id, "abc"}}); }, 400);
+  TaskQuery mine;
+  mine.custom_filters = {{num.id, "3"}};
+  svc_->update_task(alice_, u.id, [&] {
+    UpdateTaskInput in;
+    in.assignee_ids = std::vector<std::string>{alice_};
+    return in;
+  }(), kAny);
+  ASSERT_EQ(svc_->my_tasks(alice_, mine).items.size(), 1u);
+
+  // Activity records the change.
+  auto act = svc_->list_activity(alice_, t.id, 50, std::nullopt).items;
+  bool found = false;
+  for (const auto& a : act)
+    if (a.field == "custom_fields." + text.id && a.new_value == "hello" && !a.old_value) found = true;
+  EXPECT_TRUE(found);
+
+  // Clearing; dropping an option removes its values; deleting a field removes its values.
+  Task cleared = svc_->update_task(alice_, t.id, cf_patch({cv_null(text.id), cv_strings(many.id, {})}), kAny);
+  EXPECT_EQ(cleared.custom_values.size(), 4u);
+  CustomFieldPatch drop;
+  drop.options = std::vector<FieldOptionInput>{FieldOptionInput{one.options[0].id, "low", std::nullopt}};
+  svc_->update_field(alice_, web_, one.id, drop, kAny);
+  EXPECT_EQ(svc_->get_task(alice_, t.id).custom_values.size(), 3u);
+  svc_->delete_field(alice_, web_, num.id, kAny);
+  EXPECT_EQ(svc_->get_task(alice_, t.id).custom_values.size(), 2u);
+  EXPECT_EQ(svc_->get_task(alice_, u.id).custom_values.size(), 1u);  // its Tags value stays
+  expect_error([&] { ids({{num.id, "3"}}); }, 400);
+}
+
+TEST_P(TasksServiceTest, LabelDeletedHookRemovesTheLabel) {
+  std::string l1 = fake_.add_label(web_), l2 = fake_.add_label(web_);
+  CreateTaskInput in;
+  in.title = "t";
+  in.label_ids = std::vector<std::string>{l1, l2};
+  Task t = svc_->create_task(alice_, web_, in);
+  Task other = make("other");
+  svc_->remove_label(web_, l1);
+  Task after = svc_->get_task(alice_, t.id);
+  EXPECT_EQ(after.label_ids, std::vector<std::string>{l2});
+  EXPECT_EQ(after.version, t.version + 1);
+  EXPECT_EQ(svc_->get_task(alice_, other.id).version, other.version);
+  svc_->remove_label(api_, l2);  // another project: nothing
+  EXPECT_EQ(svc_->get_task(alice_, t.id).label_ids, std::vector<std::string>{l2});
+}
+
+TEST_P(TasksServiceTest, PurgeDeletedTasks) {
+  const int64_t day = 24 * 3600 * 1000LL;
+  Task parent = make("parent");
+  CreateTaskInput sub;
+  sub.title = "child";
+  sub.parent_id = parent.id;
+  Task child = svc_->create_task(alice_, web_, sub);
+  Task old2 = make("old2");
+  Task recent = make("recent");
+  svc_->add_comment(alice_, parent.id, "a comment");
+  svc_->react(alice_, false, parent.id, "heart", true);
+  svc_->add_relation(alice_, old2.id, "blocks", recent.id);
+  svc_->delete_task(alice_, parent.id, kAny);
+  svc_->delete_task(alice_, old2.id, kAny);
+  clock_.advance_ms(20 * day);
+  svc_->delete_task(alice_, recent.id, kAny);
+  clock_.advance_ms(11 * day);
+  EXPECT_EQ(svc_->purge_deleted(30 * day, 1), 2);
+  EXPECT_EQ(svc_->purge_deleted(30 * day, 1), 0);
+  expect_error([&] { svc_->restore_task(alice_, parent.id); }, 404);
+  expect_error([&] { svc_->restore_task(alice_, old2.id); }, 404);
+  EXPECT_EQ(svc_->restore_task(alice_, recent.id).id, recent.id);
+  Task c = svc_->get_task(alice_, child.id);
+  EXPECT_FALSE(c.parent_id.has_value());
+  EXPECT_TRUE(svc_->list_relations(alice_, recent.id).empty());
+}
+
 // Every list query is served by an index: no plan step scans the tasks table itself.
 TEST(TasksQueryPlans, ListQueriesUseIndexes) {
   auto db = sql::open_database("sqlite::memory:");
@@ -469,6 +679,7 @@ TEST(TasksQueryPlans, ListQueriesUseIndexes) {
   f.created_by = uid;
   f.updated_since = 1;
   f.text = "login \"bug";
+  f.custom_filters = {{new_uuid_v7(), "x"}, {new_uuid_v7(), "2.5"}};
   queries.push_back(f);
   TaskQuery none;
   none.assignee = "none";

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Tasks benchmarks (issue 3), over a data set seeded with `taskhub seed` (default 100k tasks in
+# 10 projects, ~2 comments each, assignees, labels, history, full-text rows). Reports figures and
+# ratios to baselines measured in the same run:
+#   1. GET /api/v1/tasks/{id} req/s vs the minimal Beast server (bench/minimal_beast_server.cpp)
+#      (aim >= 0.4)
+#   2. POST /api/v1/projects/{id}/tasks (create) req/s vs the raw SQLite single-row commit rate
+#      (bench/sqlite_commit_rate, as bench/run_read_bench.sh) (aim >= 0.7)
+#   3. p99 from one client (wrk -t1 -c1 --latency) of a filtered + sorted first page of 50
+#      (state_group=started,unstarted&sort=-priority) and of a deep page (the cursor after
+#      10 pages) (aim < 5 ms), and of full-text search (q=...) sorted by relevance
+#   4. the same on PostgreSQL (throwaway cluster via tests/api/pg_cluster.py), unless --no-pg;
+#      there the create ratio is still to the SQLite raw commit rate (no PostgreSQL raw baseline)
+#
+# Usage: bench/run_tasks_bench.sh [--tasks N] [--no-pg] [build-dir]   (default: 100000, build)
+# Env:   BENCH_DURATION (seconds per measurement, default 10), BENCH_CONNECTIONS (default 64)
+# Scaling check (issue: p99 at 1M at most 1.5x that at 10k): run
+#   bench/run_tasks_bench.sh --no-pg --tasks 10000   and   bench/run_tasks_bench.sh --no-pg --tasks 1000000
+# and compare the "p99" lines (1M tasks: ~5 GB of SQLite file in $TMPDIR, ~4 min of seeding).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TASKS=100000
+PG=1
+INNER=""
+BUILD=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tasks) TASKS=$2; shift 2 ;;
+    --no-pg) PG=0; shift ;;
+    --inner-postgres) INNER=postgres; shift ;;  # internal: run under pg_cluster.py
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) BUILD=$1; shift ;;
+  esac
+done
+DUR=${BENCH_DURATION:-10}
+CONN=${BENCH_CONNECTIONS:-64}
+[ -n "$INNER" ] || ninja -C "$BUILD" taskhub minimal_beast_server sqlite_commit_rate >/dev/null
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rps() { awk '/Requests\/sec/ {print $2}'; }
+p99() { awk '/ 99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a/b; else print "n/a"}'; }
+json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+if [ "$INNER" = postgres ]; then
+  DB_URL=$TASKHUB_TEST_POSTGRES_URL
+  LABEL="PostgreSQL"
+else
+  DB_URL="sqlite://$TMP/bench.db"
+  LABEL="SQLite"
+fi
+
+echo "== taskhub tasks benchmarks on $LABEL: $TASKS tasks ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), wrk ${DUR}s) =="
+DATABASE_URL=$DB_URL TASKHUB_ENV=testing "$BUILD/taskhub" seed --users 50 --workspace Bench --projects 10 \
+  --tasks "$TASKS" --comments-per-task 2 >"$TMP/seed.out" 2>&1 || { cat "$TMP/seed.out"; exit 1; }
+sed 's/^/  seed: /' "$TMP/seed.out" | grep -E "tasks:|projects:|total:"
+PROJECT=$(awk '/first project:/ {print $3}' "$TMP/seed.out")
+
+PORT=$(free_port)
+BASE_PORT=$(free_port)
+TASKHUB_ENV=testing PORT=$PORT DATABASE_URL="$DB_URL" ACCESS_LOG=false LOG_LEVEL=warn \
+  LOGIN_IP_MAX_ATTEMPTS=1000000 JWT_SECRET_KEY=$(head -c 48 /dev/urandom | base64) \
+  "$BUILD/taskhub" serve >"$TMP/taskhub.log" 2>&1 &
+PIDS+=($!)
+"$BUILD/minimal_beast_server" 127.0.0.1 "$BASE_PORT" "$(nproc)" >/dev/null 2>&1 &
+PIDS+=($!)
+for i in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "taskhub did not start:"; cat "$TMP/taskhub.log"; exit 1; }
+API="http://127.0.0.1:$PORT/api/v1"
+TOKEN=$(curl -sf -X POST "$API/auth/login" -H 'Content-Type: application/json' \
+  -d '{"email":"seed-user-000001@example.test","password":"seed-password"}' | json 'd["access_token"]')
+AUTH="Authorization: Bearer $TOKEN"
+TASK=$(curl -sf -H "$AUTH" "$API/projects/$PROJECT/tasks?limit=1&sort=-number" | json 'd["items"][0]["id"]')
+
+# 1. GET /tasks/{id} vs minimal Beast server.
+wrk -t2 -c"$CONN" -d2s "http://127.0.0.1:$BASE_PORT/" >/dev/null
+BASE_RPS=$(wrk -t2 -c"$CONN" -d"${DUR}s" "http://127.0.0.1:$BASE_PORT/" | rps)
+wrk -t2 -c"$CONN" -d2s -H "$AUTH" "$API/tasks/$TASK" >/dev/null
+GET_RPS=$(wrk -t2 -c"$CONN" -d"${DUR}s" -H "$AUTH" "$API/tasks/$TASK" | rps)
+echo "baseline minimal Beast server:          $BASE_RPS req/s"
+echo "GET /api/v1/tasks/{id}:                 $GET_RPS req/s   ratio $(ratio "$GET_RPS" "$BASE_RPS") (aim >= 0.4)"
+
+# 2. Create task vs raw SQLite single-row commit rate (same disk: $TMP).
+RAW=$("$BUILD/sqlite_commit_rate" "$TMP/raw.db" "$DUR" 1 | awk -F'[= ]' '{print $2}')
+cat >"$TMP/create.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, '{"title":"bench task ' .. n .. '","description":"created by run_tasks_bench","priority":"high"}')
+end
+LUA
+CODE=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "$AUTH" -H 'Content-Type: application/json' \
+  -d '{"title":"probe"}' "$API/projects/$PROJECT/tasks")
+[ "$CODE" = 201 ] || { echo "create task answered $CODE"; exit 1; }
+CREATE_OUT=$(wrk -t1 -c8 -d"${DUR}s" -s "$TMP/create.lua" "$API/projects/$PROJECT/tasks")
+NON2XX=$(echo "$CREATE_OUT" | awk '/Non-2xx/ {print $NF}')
+CREATE_RPS=$(echo "$CREATE_OUT" | rps)
+echo "raw SQLite single-row commit rate:      $RAW commits/s"
+echo "POST /projects/{id}/tasks (8 clients):  $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW") (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
+
+# 3. Filtered + sorted first page, deep page (cursor after 10 pages), full-text search: p99, one client.
+FILTER="state_group=started,unstarted&sort=-priority&limit=50"
+curl -sf -H "$AUTH" "$API/projects/$PROJECT/tasks?$FILTER" -o "$TMP/page.json" || { echo "list failed"; exit 1; }
+CURSOR=""
+for i in $(seq 10); do
+  CURSOR=$(curl -sf -H "$AUTH" "$API/projects/$PROJECT/tasks?$FILTER${CURSOR:+&cursor=$CURSOR}" | json 'd["next_cursor"] or ""')
+  [ -n "$CURSOR" ] || break
+done
+CURSOR_Q=$(/usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$CURSOR")
+lat() { wrk -t1 -c1 -d"${DUR}s" --latency -H "$AUTH" "$1" | p99; }
+FIRST=$(lat "$API/projects/$PROJECT/tasks?$FILTER")
+DEEP=$(lat "$API/projects/$PROJECT/tasks?$FILTER&cursor=$CURSOR_Q")
+SEARCH=$(lat "$API/projects/$PROJECT/tasks?q=login&sort=relevance&limit=50")
+SEARCH2=$(lat "$API/projects/$PROJECT/tasks?q=timeout%20server&limit=50")
+echo "first page of 50 ($FILTER) p99:  $FIRST ms (aim < 5)"
+echo "deep page (after 10 pages) p99:         $DEEP ms (aim < 5)"
+echo "full-text q=login by relevance p99:     $SEARCH ms"
+echo "full-text q=timeout server p99:         $SEARCH2 ms"
+
+if [ -z "$INNER" ] && [ "$PG" = 1 ]; then
+  cleanup
+  trap - EXIT
+  echo
+  /usr/bin/python3 tests/api/pg_cluster.py run -- "$0" --inner-postgres --tasks "$TASKS" "$BUILD"
+fi
