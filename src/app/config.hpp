@@ -26,7 +26,7 @@ struct Config {
   std::string bind_address = "0.0.0.0";
   int port = 5000;
   int io_threads = 0;          // 0: cores
-  int blocking_threads = 0;    // 0: max(4, 4 * cores)
+  int blocking_threads = 0;    // 0: http::default_blocking_threads(), max(4, 2 * cores)
   int hash_threads = 0;        // 0: cores (Argon2id pool)
   int db_pool_size = 4;
   std::vector<std::string> cors_origins;

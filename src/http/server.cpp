@@ -1103,11 +1103,15 @@ void Server::set_idempotency_store(std::shared_ptr<IdempotencyStore> store) {
   impl_->idempotency = std::move(store);
 }
 
+int default_blocking_threads() {
+  return static_cast<int>(std::max(4u, 2 * std::max(1u, std::thread::hardware_concurrency())));
+}
+
 void Server::start() {
   auto& s = *impl_;
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   int io_n = s.opt.io_threads > 0 ? s.opt.io_threads : static_cast<int>(cores);
-  int pool_n = s.opt.blocking_threads > 0 ? s.opt.blocking_threads : static_cast<int>(std::max(4u, 4 * cores));
+  int pool_n = s.opt.blocking_threads > 0 ? s.opt.blocking_threads : default_blocking_threads();
   s.access_log = spdlog::get("access");
 
   auto addr = asio::ip::make_address(s.opt.bind_address);
@@ -1155,9 +1159,7 @@ void Server::stop() { impl_->request_stop(); }
 
 void Server::post_blocking(std::function<void()> fn) {
   if (!impl_->pool) {
-    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    int pool_n =
-        impl_->opt.blocking_threads > 0 ? impl_->opt.blocking_threads : static_cast<int>(std::max(4u, 4 * cores));
+    int pool_n = impl_->opt.blocking_threads > 0 ? impl_->opt.blocking_threads : default_blocking_threads();
     impl_->pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(pool_n));
   }
   asio::post(*impl_->pool, [fn = std::move(fn)] {

@@ -17,11 +17,17 @@
 
 namespace taskhub::http {
 
+// Handler-pool size when none is configured: max(4, 2 * cores). Handlers are mostly short
+// SQLite reads and writes; more threads than that only added context switches and lock
+// contention (bench/run_auth_bench.sh: 8 threads on 2 cores served ~35% fewer GET /users/me
+// than 4). Deployments on PostgreSQL, where handlers wait on the network, may raise it.
+int default_blocking_threads();
+
 struct ServerOptions {
   std::string bind_address = "0.0.0.0";
   unsigned short port = 5000;     // 0 = pick a free port (tests); see Server::port()
   int io_threads = 0;             // 0 = number of cores
-  int blocking_threads = 0;       // handler pool; 0 = max(4, 4 * cores)
+  int blocking_threads = 0;       // handler pool; 0 = default_blocking_threads()
   std::size_t max_header_bytes = 16 * 1024;       // larger -> 431
   std::chrono::milliseconds header_timeout{10'000};  // whole request head must arrive within this
   std::chrono::milliseconds body_timeout{60'000};    // body must arrive within this

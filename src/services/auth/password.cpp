@@ -57,7 +57,7 @@ std::string password_problem(std::string_view password) {
 HashPool::HashPool(int threads, int max_queue) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads_ = threads;
-  max_queue_ = static_cast<std::size_t>(max_queue > 0 ? max_queue : 4 * threads);
+  max_queue_ = static_cast<std::size_t>(max_queue >= 0 ? max_queue : 4 * threads);
 }
 
 HashPool::~HashPool() { stop(); }

@@ -54,8 +54,9 @@ std::string password_problem(std::string_view password);
 // (CLI, unit tests) jobs run inline on the caller's thread.
 class HashPool {
  public:
-  // threads <= 0: number of cores. max_queue <= 0: 4 * threads.
-  explicit HashPool(int threads = 0, int max_queue = 0);
+  // threads <= 0: number of cores. max_queue < 0: 4 * threads; 0: no queue (only as many jobs
+  // as threads are admitted).
+  explicit HashPool(int threads = 0, int max_queue = -1);
   ~HashPool();
   HashPool(const HashPool&) = delete;
   HashPool& operator=(const HashPool&) = delete;

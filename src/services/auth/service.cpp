@@ -1,5 +1,7 @@
 #include "services/auth/service.hpp"
 
+#include "http/server.hpp"
+
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -111,9 +113,11 @@ AuthOptions options_from_config(const Config& cfg) {
   o.registration_open = cfg.registration_open;
   o.hash_threads = cfg.hash_threads;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int handler_threads = cfg.blocking_threads > 0 ? cfg.blocking_threads : std::max(4, 4 * cores);
+  const int handler_threads = cfg.blocking_threads > 0 ? cfg.blocking_threads : http::default_blocking_threads();
   const int hashers = cfg.hash_threads > 0 ? cfg.hash_threads : cores;
-  o.hash_queue_max = std::max(1, handler_threads / 2 - hashers);
+  // Waiting logins hold handler threads: admit at most half the handler pool (at least the
+  // hashing threads themselves, with no queue), so the other half serves everything else.
+  o.hash_queue_max = std::max(0, handler_threads / 2 - hashers);
   return o;
 }
 

@@ -44,9 +44,9 @@ struct AuthOptions {
   bool registration_open = true;
   int hash_threads = 0;      // 0: cores
   // Logins waiting for a hashing thread beyond which login answers 503 + Retry-After.
-  // 0: 4 * hash_threads. options_from_config keeps queued + running hashes under half the
-  // handler pool, because each waiting login holds a handler thread.
-  int hash_queue_max = 0;
+  // -1: 4 * hash_threads; 0: no queue. options_from_config keeps queued + running hashes
+  // within half the handler pool, because each waiting login holds a handler thread.
+  int hash_queue_max = -1;
   HashParams hash_params{};  // Argon2id cost
   std::size_t mail_queue_max = 1000;
 };
