@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "core/json_output.hpp"
 #include "core/error.hpp"
 #include "core/json_input.hpp"
 #include "core/time.hpp"
@@ -15,11 +16,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t kSmallBody = 16 * 1024;
-
-json::value time_or_null(const std::optional<int64_t>& t) {
-  if (!t) return nullptr;
-  return json::value(format_rfc3339_ms(*t));
-}
 
 json::object session_to_json(const SessionInfo& s) {
   return json::object{{"id", s.id},

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_output.hpp"
 #include "core/error.hpp"
 #include "core/etag.hpp"
 #include "core/json_input.hpp"
@@ -17,16 +18,6 @@ namespace {
 constexpr std::size_t kSmallBody = 16 * 1024;
 constexpr std::size_t kProjectBody = 64 * 1024;
 constexpr std::size_t kMaxDescription = 10000;
-
-json::value time_or_null(const std::optional<int64_t>& t) {
-  if (!t) return nullptr;
-  return json::value(format_rfc3339_ms(*t));
-}
-
-json::value cursor_or_null(const std::optional<std::string>& c) {
-  if (!c) return nullptr;
-  return json::value(*c);
-}
 
 json::object member_to_json(const Member& m) {
   return json::object{{"user_id", m.user_id},
@@ -155,7 +146,7 @@ void register_routes(http::Router& router, ProjectsService& svc) {
         json::array items;
         for (const auto& w : page.items) items.push_back(workspace_to_json(w));
         return http::Response::json(
-            200, json::object{{"items", std::move(items)}, {"next_cursor", cursor_or_null(page.next_cursor)}});
+            200, json::object{{"items", std::move(items)}, {"next_cursor", str_or_null(page.next_cursor)}});
       },
       authed);
 
@@ -198,7 +189,7 @@ void register_routes(http::Router& router, ProjectsService& svc) {
         json::array items;
         for (const auto& m : page.items) items.push_back(member_to_json(m));
         return http::Response::json(
-            200, json::object{{"items", std::move(items)}, {"next_cursor", cursor_or_null(page.next_cursor)}});
+            200, json::object{{"items", std::move(items)}, {"next_cursor", str_or_null(page.next_cursor)}});
       },
       authed);
 
@@ -320,7 +311,7 @@ void register_routes(http::Router& router, ProjectsService& svc) {
         json::array items;
         for (const auto& p : page.items) items.push_back(project_to_json(p));
         return http::Response::json(
-            200, json::object{{"items", std::move(items)}, {"next_cursor", cursor_or_null(page.next_cursor)}});
+            200, json::object{{"items", std::move(items)}, {"next_cursor", str_or_null(page.next_cursor)}});
       },
       authed);
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/json_output.hpp"
 #include "core/error.hpp"
 #include "core/etag.hpp"
 #include "core/ids.hpp"
@@ -23,14 +24,6 @@ constexpr std::size_t kTaskBody = 512 * 1024;  // a 64 KiB description, JSON-esc
 constexpr std::size_t kCommentBody = 128 * 1024;
 constexpr std::size_t kSmallBody = 16 * 1024;
 
-json::value str_or_null(const std::optional<std::string>& s) {
-  if (!s) return nullptr;
-  return json::value(*s);
-}
-json::value time_or_null(const std::optional<int64_t>& t) {
-  if (!t) return nullptr;
-  return json::value(format_rfc3339_ms(*t));
-}
 json::array str_array(const std::vector<std::string>& v) {
   json::array a;
   for (const auto& s : v) a.emplace_back(s);
