@@ -47,3 +47,21 @@ boost::json::array decode_cursor(std::string_view cursor, std::size_t expected_s
 }
 
 }  // namespace taskhub
+
+#include "core/ids.hpp"
+
+namespace taskhub {
+
+std::string encode_id_cursor(const std::string& last_id) {
+  return encode_cursor(boost::json::array{boost::json::value(last_id)});
+}
+
+std::optional<std::string> decode_id_cursor(const std::optional<std::string>& cursor, bool require_uuid) {
+  if (!cursor || cursor->empty()) return std::nullopt;
+  auto arr = decode_cursor(*cursor, 1);
+  if (!arr[0].is_string() || (require_uuid && !is_uuid(arr[0].as_string())))
+    throw bad_field("cursor", "is not a cursor returned by this list (request the first page again)");
+  return std::string(arr[0].as_string());
+}
+
+}  // namespace taskhub

@@ -22,3 +22,13 @@ std::string encode_cursor(const boost::json::array& sort_key);
 boost::json::array decode_cursor(std::string_view cursor, std::size_t expected_size);
 
 }  // namespace taskhub
+
+namespace taskhub {
+
+// Lists ordered by id alone (UUIDv7: creation order) use a one-element cursor: the last id.
+std::string encode_id_cursor(const std::string& last_id);
+// nullopt for no cursor (first page); 400 (field "cursor") when malformed, or when
+// require_uuid and the id is not a canonical UUID.
+std::optional<std::string> decode_id_cursor(const std::optional<std::string>& cursor, bool require_uuid = true);
+
+}  // namespace taskhub

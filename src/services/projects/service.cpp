@@ -94,14 +94,10 @@ std::string ascii_lower(std::string s) {
 }
 
 std::optional<std::string> cursor_id(const std::optional<std::string>& cursor) {
-  if (!cursor || cursor->empty()) return std::nullopt;
-  auto arr = decode_cursor(*cursor, 1);
-  if (!arr[0].is_string())
-    throw bad_field("cursor", "is not a cursor returned by this list (request the first page again)");
-  return std::string(arr[0].as_string());
+  return decode_id_cursor(cursor, /*require_uuid=*/false);
 }
 
-std::string make_cursor(const std::string& id) { return encode_cursor(boost::json::array{boost::json::value(id)}); }
+std::string make_cursor(const std::string& id) { return encode_id_cursor(id); }
 
 ProjectAccess to_access(const ProjectRecord& p, ProjectRole role) {
   ProjectAccess a;

@@ -897,17 +897,12 @@ Comment TasksService::add_comment(const std::string& user, const std::string& ta
 Page<Comment> TasksService::list_comments(const std::string& user, const std::string& task_id, int limit,
                                           const std::optional<std::string>& cursor) {
   visible_task(user, task_id);
-  std::optional<std::string> after;
-  if (cursor) {
-    auto arr = decode_cursor(*cursor, 1);
-    if (!arr[0].is_string() || !is_uuid(arr[0].as_string())) throw bad_field("cursor", "is not a cursor of this list");
-    after = std::string(arr[0].as_string());
-  }
+  std::optional<std::string> after = decode_id_cursor(cursor);
   auto rows = db_.read_value([&](sql::Connection& c) { return repo::list_comments(c, task_id, after, limit + 1); });
   Page<Comment> page;
   if (static_cast<int>(rows.size()) > limit) {
     rows.resize(limit);
-    page.next_cursor = encode_cursor(json::array{json::value(rows.back().id)});
+    page.next_cursor = encode_id_cursor(rows.back().id);
   }
   page.items = std::move(rows);
   return page;
@@ -983,17 +978,12 @@ void TasksService::delete_comment(const std::string& user, const std::string& co
 Page<Activity> TasksService::list_activity(const std::string& user, const std::string& task_id, int limit,
                                            const std::optional<std::string>& cursor) {
   visible_task(user, task_id);
-  std::optional<std::string> before;
-  if (cursor) {
-    auto arr = decode_cursor(*cursor, 1);
-    if (!arr[0].is_string() || !is_uuid(arr[0].as_string())) throw bad_field("cursor", "is not a cursor of this list");
-    before = std::string(arr[0].as_string());
-  }
+  std::optional<std::string> before = decode_id_cursor(cursor);
   auto rows = db_.read_value([&](sql::Connection& c) { return repo::list_activity(c, task_id, before, limit + 1); });
   Page<Activity> page;
   if (static_cast<int>(rows.size()) > limit) {
     rows.resize(limit);
-    page.next_cursor = encode_cursor(json::array{json::value(rows.back().id)});
+    page.next_cursor = encode_id_cursor(rows.back().id);
   }
   page.items = std::move(rows);
   return page;
