@@ -15,6 +15,8 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_bus.hpp"
+#include "ports/job_queue.hpp"
 #include "ports/mailer.hpp"
 #include "ports/sql.hpp"
 
@@ -39,6 +41,9 @@ struct AppContext {
   auth::AuthService* auth = nullptr;  // "auth"
   http::Authenticator authenticator;  // "auth": verifies bearer tokens for every route
   projects::Client* projects = nullptr;  // "projects": membership, roles, states, labels
+  events::Outbox* outbox = nullptr;      // "events": append events in a write transaction; replay
+  events::EventBus* bus = nullptr;       // "events": published events (in-process or Redis)
+  jobs::JobQueue* jobs = nullptr;        // "jobs": durable background jobs (run by "worker")
   // Extra Prometheus text appended to /metrics ("metrics" module collects them).
   std::vector<std::function<std::string()>> metrics_sources;
   // Readiness checks for /readyz: name -> ok?
