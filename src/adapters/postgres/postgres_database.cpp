@@ -4,6 +4,7 @@
 // type OID 0 (the server infers the type from the statement), except blobs: binary bytea.
 // Results come back as text (the Row accessors convert); bytea columns are decoded to Blob.
 #include "adapters/postgres/postgres_database.hpp"
+#include "adapters/unit_of_work.hpp"
 
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
@@ -129,6 +130,20 @@ class PgConnection final : public Connection {
 
   using Connection::query;
   Result query(std::string_view sql, std::span<const Param> params) override {
+    if (!pending_begin_) return query_once(sql, params, nullptr);
+    const char* begin_stmt = pending_begin_;
+    pending_begin_ = nullptr;
+    try {
+      return query_once(sql, params, begin_stmt);
+    } catch (const TransientError&) {
+      if (usable()) throw;
+      reconnect();
+      return query_once(sql, params, begin_stmt);
+    }
+  }
+
+  // Runs one statement; with begin_stmt, pipelined behind that BEGIN (see pipelined()).
+  Result query_once(std::string_view sql, std::span<const Param> params, const char* begin_stmt) {
     // Blobs are bound as binary bytea, which is part of the prepared statement's signature.
     std::string key(sql);
     bool any_blob = false;
@@ -169,6 +184,7 @@ class PgConnection final : public Connection {
       values[i] = storage[i].c_str();
       lengths[i] = static_cast<int>(storage[i].size());
     }
+    if (begin_stmt) return pipelined(begin_stmt, stmt, sql, values, lengths, formats);
     ResultPtr res(PQexecPrepared(conn_, stmt.name.c_str(), static_cast<int>(n), values.data(), lengths.data(),
                                  formats.data(), 0));
     check(res.r, sql);
@@ -176,6 +192,7 @@ class PgConnection final : public Connection {
   }
 
   void exec_script(std::string_view sql) override {
+    flush_begin();
     std::string text(sql);
     ResultPtr res(PQexec(conn_, text.c_str()));
     check(res.r, sql);
@@ -183,15 +200,23 @@ class PgConnection final : public Connection {
       throw Error("postgres: the script ended the surrounding transaction (COMMIT/ROLLBACK inside exec_script)");
   }
 
+  // BEGIN is not sent on its own: it travels with the unit's first statement in one pipeline
+  // (first_query), saving a round trip per transaction. A unit that runs no statement sends
+  // nothing at all.
   void begin(const char* stmt) {
     in_tx_ = false;
+    pending_begin_ = nullptr;
     if (PQtransactionStatus(conn_) != PQTRANS_IDLE) raw_exec("ROLLBACK");
-    raw_exec(stmt);
+    pending_begin_ = stmt;
     in_tx_ = true;
   }
 
   void commit() {
     in_tx_ = false;
+    if (pending_begin_) {  // nothing ran: there is no transaction to end
+      pending_begin_ = nullptr;
+      return;
+    }
     if (PQtransactionStatus(conn_) == PQTRANS_IDLE)
       throw Error("postgres: the transaction was ended early by a statement inside it");
     if (PQtransactionStatus(conn_) == PQTRANS_INERROR) {
@@ -206,6 +231,7 @@ class PgConnection final : public Connection {
 
   void rollback() noexcept {
     in_tx_ = false;
+    pending_begin_ = nullptr;
     if (!usable()) return;
     if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return;
     ResultPtr res(PQexec(conn_, "ROLLBACK"));
@@ -226,6 +252,59 @@ class PgConnection final : public Connection {
     std::string s = "SET statement_timeout = 30000; SET lock_timeout = " + std::to_string(opt_.busy_timeout_ms) +
                     "; SET client_min_messages = warning; SET TIME ZONE 'UTC'";
     raw_exec(s.c_str());
+  }
+
+  void flush_begin() {
+    if (!pending_begin_) return;
+    const char* stmt = pending_begin_;
+    pending_begin_ = nullptr;
+    raw_exec(stmt);
+  }
+
+  // The unit's first statement goes out pipelined behind its BEGIN: [BEGIN, statement, Sync]
+  // in one write, the three answers in one read. A connection the server closed while it sat
+  // in the pool (restart, idle timeout) is re-opened and the pair sent again: nothing of the
+  // unit has run yet, so that is safe.
+  Result pipelined(const char* begin_stmt, const Prepared& stmt, std::string_view sql,
+                   const std::vector<const char*>& values, const std::vector<int>& lengths,
+                   const std::vector<int>& formats) {
+    if (PQenterPipelineMode(conn_) != 1) {
+      raw_exec(begin_stmt);
+      ResultPtr res(PQexecPrepared(conn_, stmt.name.c_str(), static_cast<int>(values.size()), values.data(),
+                                   lengths.data(), formats.data(), 0));
+      check(res.r, sql);
+      return convert(res.r);
+    }
+    struct Exit {
+      PGconn* c;
+      ~Exit() { PQexitPipelineMode(c); }
+    } exit_pipeline{conn_};
+    bool sent = PQsendQueryParams(conn_, begin_stmt, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+                PQsendQueryPrepared(conn_, stmt.name.c_str(), static_cast<int>(values.size()), values.data(),
+                                    lengths.data(), formats.data(), 0) == 1 &&
+                PQpipelineSync(conn_) == 1;
+    if (!sent) {
+      broken_ = PQstatus(conn_) != CONNECTION_OK;
+      std::string msg = "postgres: " + trim_message(PQerrorMessage(conn_)) + " [" + snippet(sql) + "]";
+      if (broken_) throw TransientError(msg);
+      throw Error(msg);
+    }
+    // Each command's answer is one result followed by NULL; then the Sync's PGRES_PIPELINE_SYNC.
+    auto next = [&]() -> PGresult* {
+      PGresult* r = PQgetResult(conn_);
+      if (r && PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+        while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+      }
+      return r;
+    };
+    ResultPtr begin_res(next());
+    ResultPtr res(next());
+    ResultPtr sync(PQgetResult(conn_));
+    if (!sync.r || PQresultStatus(sync.r) != PGRES_PIPELINE_SYNC) broken_ = true;
+    check(begin_res.r, begin_stmt);
+    check(res.r, sql);
+    if (broken_) throw TransientError("postgres: pipeline out of step [" + snippet(sql) + "]");
+    return convert(res.r);
   }
 
   void raw_exec(const char* sql) {
@@ -325,6 +404,7 @@ class PgConnection final : public Connection {
   PGconn* conn_ = nullptr;
   bool broken_ = false;
   bool in_tx_ = false;
+  const char* pending_begin_ = nullptr;  // BEGIN statement not yet sent (see begin())
   std::unordered_map<std::string, Prepared> prepared_;
   uint64_t next_id_ = 0;
 };
@@ -346,6 +426,7 @@ class PgDatabase final : public Database {
   }
 
   void read(const std::function<void(Connection&)>& fn) override {
+    if (auto* unit = detail::open_unit(this)) return fn(*unit->conn);
     run("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", fn, std::chrono::milliseconds(opt_.acquire_timeout_ms));
   }
 
@@ -386,6 +467,7 @@ class PgDatabase final : public Database {
       c.begin(begin);
     }
     try {
+      detail::UnitScope scope(this, &c, std::strcmp(begin, "BEGIN") == 0);
       fn(c);
     } catch (...) {
       c.rollback();

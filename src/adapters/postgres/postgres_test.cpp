@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "adapters/sql_test_support.hpp"
 
 namespace taskhub::sql {
@@ -45,16 +47,44 @@ TEST_P(PostgresTest, ReconnectsAfterTheServerDropsAConnection) {
   // Pool of two: the outer write holds one connection, the inner read gets the other.
   options_.readers = 2;
   db_ = open_again();
+  // (A read nested in the write would join it: take the other connection from another thread.)
+  auto other_thread_read = [&](auto fn) { return std::async(std::launch::async, [&] { return db().read_value(fn); }).get(); };
   db().write([&](Connection& a) {
-    int64_t pid = db().read_value([](Connection& b) { return b.query("SELECT pg_backend_pid()").first()->i64(0); });
+    int64_t pid = other_thread_read([](Connection& b) { return b.query("SELECT pg_backend_pid()").first()->i64(0); });
     EXPECT_TRUE(a.query("SELECT pg_terminate_backend(?::int, 5000)", {pid}).first()->boolean(0));
   });
-  // The killed connection is noticed when its transaction begins and re-established at once.
-  db().write([&](Connection&) { db().read([](Connection& r) { r.query("SELECT 1"); }); });
+  // The killed connection is noticed with the unit's first statement (pipelined behind its
+  // BEGIN) and re-established at once.
+  db().write([&](Connection&) { other_thread_read([](Connection& r) { return r.query("SELECT 1").size(); }); });
   db().write([&](Connection&) {
-    EXPECT_EQ(db().read_value([](Connection& r) { return r.query("SELECT 7").first()->i64(0); }), 7);
+    EXPECT_EQ(other_thread_read([](Connection& r) { return r.query("SELECT 7").first()->i64(0); }), 7);
   });
   EXPECT_TRUE(db().ping());
+}
+
+TEST_P(PostgresTest, FirstStatementTravelsWithItsBegin) {
+  // The first statement of a unit is pipelined behind BEGIN: it must still run inside the
+  // transaction (a rollback undoes it), a failing first statement must leave the connection
+  // usable, and the snapshot must hold across the unit's statements.
+  db().write([](Connection& c) { c.exec("CREATE TABLE IF NOT EXISTS pipe_t (x INT)"); });
+  EXPECT_THROW(db().write([](Connection& c) {
+    c.exec("INSERT INTO pipe_t VALUES (1)");
+    throw std::runtime_error("abort");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(db().read_value([](Connection& c) { return c.query("SELECT count(*) FROM pipe_t").first()->i64(0); }), 0);
+  for (int i = 0; i < 3; ++i)  // every pooled connection sees a failed first statement
+    EXPECT_THROW(db().read([](Connection& c) { c.query("SELECT * FROM no_such_table"); }), Error);
+  EXPECT_EQ(db().read_value([](Connection& c) { return c.query("SELECT 5").first()->i64(0); }), 5);
+  db().read([&](Connection& c) {
+    int64_t before = c.query("SELECT count(*) FROM pipe_t").first()->i64(0);
+    std::async(std::launch::async, [&] { db().write([](Connection& w) { w.exec("INSERT INTO pipe_t VALUES (2)"); }); })
+        .get();
+    EXPECT_EQ(c.query("SELECT count(*) FROM pipe_t").first()->i64(0), before);  // repeatable read
+    EXPECT_EQ(c.query("SELECT current_setting('transaction_read_only')").first()->str(0), "on");
+  });
+  db().read([](Connection&) {});  // a unit with no statement sends nothing and ends cleanly
+  db().write([](Connection& c) { c.exec("DROP TABLE pipe_t"); });
 }
 
 TEST_P(PostgresTest, NativeTypesComeBackReadable) {

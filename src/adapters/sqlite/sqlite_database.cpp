@@ -6,6 +6,7 @@
 // transaction is aborted and further statements and the commit fail. This keeps code that is
 // tested on SQLite correct on PostgreSQL (catch sql errors outside write(), not inside).
 #include "adapters/sqlite/sqlite_database.hpp"
+#include "adapters/unit_of_work.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
@@ -341,6 +342,7 @@ class SqliteDatabase final : public Database {
     } owner{writer_thread_};
     writer_->begin("BEGIN IMMEDIATE");
     try {
+      detail::UnitScope scope(this, writer_.get(), true);
       fn(*writer_);
     } catch (...) {
       writer_->rollback();
@@ -350,6 +352,7 @@ class SqliteDatabase final : public Database {
   }
 
   void read(const std::function<void(Connection&)>& fn) override {
+    if (auto* unit = detail::open_unit(this)) return fn(*unit->conn);
     SqliteConnection* c = acquire_reader(std::chrono::milliseconds(opt_.acquire_timeout_ms));
     struct Release {
       SqliteDatabase* self;
@@ -358,6 +361,7 @@ class SqliteDatabase final : public Database {
     } release{this, c};
     c->begin("BEGIN");
     try {
+      detail::UnitScope scope(this, c, false);
       fn(*c);
     } catch (...) {
       c->rollback();

@@ -2,6 +2,9 @@
 #include "adapters/sqlite/sqlite_database.hpp"
 
 #include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
 #include <unistd.h>
 
 #include <filesystem>
@@ -93,7 +96,42 @@ TEST_F(SqliteTest, ReaderPoolTimeoutIsTransient) {
   opt.readers = 1;
   opt.acquire_timeout_ms = 50;
   auto db = open_database("sqlite://" + dir_ + "/pool.db", opt);
-  db->read([&](Connection&) { EXPECT_THROW(db->read([](Connection&) {}), TransientError); });
+  // The only reader is held by another thread (a nested read on the same thread would join it).
+  std::promise<void> holding, done;
+  std::thread holder([&] {
+    db->read([&](Connection&) {
+      holding.set_value();
+      done.get_future().wait();
+    });
+  });
+  holding.get_future().wait();
+  EXPECT_THROW(db->read([](Connection&) {}), TransientError);
+  done.set_value();
+  holder.join();
+}
+
+TEST_F(SqliteTest, NestedReadJoinsTheOpenUnit) {
+  sql::PoolOptions opt;
+  opt.readers = 1;
+  opt.acquire_timeout_ms = 50;
+  auto db = open_database("sqlite://" + dir_ + "/nested.db", opt);
+  db->write([](Connection& c) { c.exec("CREATE TABLE t (x INTEGER)"); });
+  // Inside a write, a read sees the write's own uncommitted rows (same connection)...
+  db->write([&](Connection& w) {
+    w.exec("INSERT INTO t VALUES (1)");
+    EXPECT_EQ(db->read_value([](Connection& r) { return r.query("SELECT count(*) FROM t").first()->i64(0); }), 1);
+  });
+  // ...and inside a read, a read needs no second pooled connection (the pool has one).
+  db->read([&](Connection& outer) {
+    db->read([&](Connection& inner) { EXPECT_EQ(&inner, &outer); });
+  });
+  // A failed write rolls back what the joined read saw.
+  EXPECT_THROW(db->write([&](Connection& w) {
+    w.exec("INSERT INTO t VALUES (2)");
+    db->read([](Connection&) { throw std::runtime_error("x"); });
+  }),
+               std::runtime_error);
+  EXPECT_EQ(db->read_value([](Connection& r) { return r.query("SELECT count(*) FROM t").first()->i64(0); }), 1);
 }
 
 TEST_F(SqliteTest, NestedWriteIsAnError) {
