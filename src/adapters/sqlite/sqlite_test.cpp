@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 #include <unistd.h>
@@ -132,6 +133,47 @@ TEST_F(SqliteTest, NestedReadJoinsTheOpenUnit) {
   }),
                std::runtime_error);
   EXPECT_EQ(db->read_value([](Connection& r) { return r.query("SELECT count(*) FROM t").first()->i64(0); }), 1);
+}
+
+TEST_F(SqliteTest, GroupCommitKeepsEachWriteAllOrNothing) {
+  // Many threads write at once, so the writer groups units into shared transactions; every
+  // third unit fails after inserting. Each failed unit must leave nothing, each successful one
+  // everything, whatever group it shared.
+  auto db = open_database("sqlite://" + dir_ + "/group.db");
+  db->write([](Connection& c) { c.exec("CREATE TABLE g (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"); });
+  constexpr int kThreads = 8, kPerThread = 60;
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int k = t * 1000 + i;
+        try {
+          db->write([&](Connection& c) {
+            c.exec("INSERT INTO g (k, v) VALUES (?, 'a')", {k});
+            c.exec("INSERT INTO g (k, v) VALUES (?, 'b')", {k + 100000});
+            if (k % 3 == 0) throw std::runtime_error("unit fails");
+            if (k % 3 == 1) {
+              // A failed statement the unit swallows still fails the unit (as on PostgreSQL).
+              try {
+                c.exec("INSERT INTO g (k, v) VALUES (?, NULL)", {k + 200000});
+              } catch (const Error&) {
+              }
+            }
+          });
+          ++ok;
+        } catch (const std::runtime_error& e) {
+          ++failed;
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 0 + (kThreads * kPerThread) / 3);
+  const auto rows = db->read_value([](Connection& c) { return c.query("SELECT k FROM g WHERE k < 100000 ORDER BY k"); });
+  for (std::size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(rows[i].i64(0) % 3, 2) << rows[i].i64(0);
+  EXPECT_EQ(static_cast<int>(rows.size()), ok.load());
+  EXPECT_EQ(db->read_value([](Connection& c) { return c.query("SELECT count(*) FROM g").first()->i64(0); }),
+            2 * ok.load());
 }
 
 TEST_F(SqliteTest, NestedWriteIsAnError) {
