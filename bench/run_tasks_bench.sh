@@ -12,23 +12,26 @@
 #   4. the same on PostgreSQL (throwaway cluster via tests/api/pg_cluster.py), unless --no-pg;
 #      there the create ratio is still to the SQLite raw commit rate (no PostgreSQL raw baseline)
 #
-# Usage: bench/run_tasks_bench.sh [--tasks N] [--no-pg] [build-dir]   (default: 100000, build)
+# Usage: bench/run_tasks_bench.sh [--tasks N] [--no-pg] [--latency-only] [build-dir]   (default: 100000, build)
+#        --latency-only: only step 3 (the p99 figures), for the 10k / 1M scaling comparison
 # Env:   BENCH_DURATION (seconds per measurement, default 10), BENCH_CONNECTIONS (default 64)
 # Scaling check (issue: p99 at 1M at most 1.5x that at 10k): run
-#   bench/run_tasks_bench.sh --no-pg --tasks 10000   and   bench/run_tasks_bench.sh --no-pg --tasks 1000000
+#   bench/run_tasks_bench.sh --no-pg --latency-only --tasks 10000   and   ... --tasks 1000000
 # and compare the "p99" lines (1M tasks: ~5 GB of SQLite file in $TMPDIR, ~4 min of seeding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TASKS=100000
 PG=1
 INNER=""
+LATENCY_ONLY=0
 BUILD=build
 while [ $# -gt 0 ]; do
   case "$1" in
     --tasks) TASKS=$2; shift 2 ;;
     --no-pg) PG=0; shift ;;
+    --latency-only) LATENCY_ONLY=1; shift ;;
     --inner-postgres) INNER=postgres; shift ;;  # internal: run under pg_cluster.py
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) BUILD=$1; shift ;;
   esac
 done
@@ -77,6 +80,7 @@ TOKEN=$(curl -sf -X POST "$API/auth/login" -H 'Content-Type: application/json' \
 AUTH="Authorization: Bearer $TOKEN"
 TASK=$(curl -sf -H "$AUTH" "$API/projects/$PROJECT/tasks?limit=1&sort=-number" | json 'd["items"][0]["id"]')
 
+if [ "$LATENCY_ONLY" = 0 ]; then
 # 1. GET /tasks/{id} vs minimal Beast server.
 wrk -t2 -c"$CONN" -d2s "http://127.0.0.1:$BASE_PORT/" >/dev/null
 BASE_RPS=$(wrk -t2 -c"$CONN" -d"${DUR}s" "http://127.0.0.1:$BASE_PORT/" | rps)
@@ -106,6 +110,8 @@ CREATE_RPS=$(echo "$CREATE_OUT" | rps)
 echo "raw SQLite single-row commit rate:      $RAW commits/s"
 echo "POST /projects/{id}/tasks (8 clients):  $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW") (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
 
+fi  # LATENCY_ONLY
+
 # 3. Filtered + sorted first page, deep page (cursor after 10 pages), full-text search: p99, one client.
 FILTER="state_group=started,unstarted&sort=-priority&limit=50"
 curl -sf -H "$AUTH" "$API/projects/$PROJECT/tasks?$FILTER" -o "$TMP/page.json" || { echo "list failed"; exit 1; }
@@ -129,5 +135,6 @@ if [ -z "$INNER" ] && [ "$PG" = 1 ]; then
   cleanup
   trap - EXIT
   echo
-  /usr/bin/python3 tests/api/pg_cluster.py run -- "$0" --inner-postgres --tasks "$TASKS" "$BUILD"
+  /usr/bin/python3 tests/api/pg_cluster.py run -- "$0" --inner-postgres --tasks "$TASKS" \
+    $([ "$LATENCY_ONLY" = 1 ] && echo --latency-only) "$BUILD"
 fi

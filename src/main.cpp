@@ -3,6 +3,7 @@
 //   migrate   apply pending database migrations and exit
 //   services  list modules and their dependencies
 //   admin     instance administration (create-user, ...)
+//   jobs      the background job queue (list, retry, cancel)
 //   seed      sample data set (app/seed.cpp)
 //   version   print the version
 #include <spdlog/sinks/stdout_sinks.h>
@@ -24,6 +25,7 @@
 #include "ports/migrations.hpp"
 #include "app/seed.hpp"
 #include "services/auth/cli.hpp"
+#include "services/jobs/cli.hpp"
 
 using namespace taskhub;
 
@@ -39,6 +41,7 @@ Commands:
   services   List the modules and their dependencies
   routes     List every HTTP route (METHOD TEMPLATE) the modules register
   admin      Instance administration (create-user, list-users, deactivate-user)
+  jobs       The background job queue (list, retry, cancel)
   seed       Fill the database with a sample data set (benchmarks, demos)
   version    Print the version
 
@@ -220,6 +223,7 @@ int main(int argc, char** argv) {
                                                            {"services", kServicesHelp}, {"version", kVersionHelp},
                                                            {"routes", kRoutesHelp},
                                                            {"admin", kAdminHelp},
+                                                           {"jobs", jobs::kJobsHelp},
                                                            {"seed", seed::kSeedHelp}};
   auto help = helps.find(cmd);
   if (help == helps.end()) {
@@ -245,6 +249,12 @@ int main(int argc, char** argv) {
       sql::migrate(*db);
       SystemClock clock;
       return auth::run_admin_command(cfg, *db, clock, rest);
+    }
+    if (cmd == "jobs") {
+      auto db = sql::open_database(cfg.database_url);
+      sql::migrate(*db);
+      SystemClock clock;
+      return jobs::run_jobs_command(cfg, *db, clock, rest);
     }
     if (cmd == "seed") {
       auto db = sql::open_database(cfg.database_url);

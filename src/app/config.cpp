@@ -140,6 +140,36 @@ Config config_from_map(const std::map<std::string, std::string>& vars) {
     c.login_ip_max_attempts = static_cast<int>(to_int("LOGIN_IP_MAX_ATTEMPTS", *v, 1, 1'000'000));
   if (auto v = get("REGISTRATION_OPEN")) c.registration_open = to_bool("REGISTRATION_OPEN", *v);
   if (auto v = get("TASK_PURGE_DAYS")) c.task_purge_days = static_cast<int>(to_int("TASK_PURGE_DAYS", *v, 1, 3650));
+  if (auto v = get("WS_MAX_CONNECTIONS")) c.ws_max_connections = to_int("WS_MAX_CONNECTIONS", *v, 1, 1'000'000);
+  if (auto v = get("WS_SEND_QUEUE_MAX")) c.ws_send_queue_max = to_int("WS_SEND_QUEUE_MAX", *v, 1, 1'000'000);
+  if (auto v = get("WS_SEND_QUEUE_BYTES")) c.ws_send_queue_bytes = to_int("WS_SEND_QUEUE_BYTES", *v, 1024, 1LL << 30);
+  if (auto v = get("WS_MAX_MESSAGE_BYTES"))
+    c.ws_max_message_bytes = to_int("WS_MAX_MESSAGE_BYTES", *v, 256, 16 << 20);
+  if (auto v = get("WS_PING_SECONDS")) c.ws_ping_seconds = to_int("WS_PING_SECONDS", *v, 1, 3600);
+  if (auto v = get("WS_AUTH_TIMEOUT_MS")) c.ws_auth_timeout_ms = to_int("WS_AUTH_TIMEOUT_MS", *v, 100, 600'000);
+  if (auto v = get("WS_REPLAY_MAX")) c.ws_replay_max = to_int("WS_REPLAY_MAX", *v, 1, 1'000'000);
+  if (auto v = get("EVENT_RETENTION_HOURS"))
+    c.event_retention_hours = static_cast<int>(to_int("EVENT_RETENTION_HOURS", *v, 24, 24 * 3650));
+  if (auto v = get("JOB_MAX_ATTEMPTS")) c.job_max_attempts = static_cast<int>(to_int("JOB_MAX_ATTEMPTS", *v, 1, 100));
+  if (auto v = get("JOB_LEASE_SECONDS")) c.job_lease_s = to_int("JOB_LEASE_SECONDS", *v, 1, 86400);
+  if (auto v = get("JOB_BACKOFF_BASE_MS")) c.job_backoff_base_ms = to_int("JOB_BACKOFF_BASE_MS", *v, 10, 3'600'000);
+  if (auto v = get("JOB_BACKOFF_MAX_MS")) c.job_backoff_max_ms = to_int("JOB_BACKOFF_MAX_MS", *v, 10, 7 * 86'400'000LL);
+  if (auto v = get("JOB_RETENTION_DAYS")) c.job_retention_days = static_cast<int>(to_int("JOB_RETENTION_DAYS", *v, 1, 3650));
+  if (auto v = get("NOTIFY_DUE_SOON_HOURS")) c.notify_due_soon_hours = to_int("NOTIFY_DUE_SOON_HOURS", *v, 1, 24 * 30);
+  if (auto v = get("NOTIFY_EMAIL_BATCH_SECONDS"))
+    c.notify_email_batch_seconds = to_int("NOTIFY_EMAIL_BATCH_SECONDS", *v, 1, 3600);
+  if (auto v = get("NOTIFY_EMAIL_HOURLY_CAP"))
+    c.notify_email_hourly_cap = static_cast<int>(to_int("NOTIFY_EMAIL_HOURLY_CAP", *v, 1, 1000));
+  if (auto v = get("WORKER_THREADS")) c.worker_threads = static_cast<int>(to_int("WORKER_THREADS", *v, 1, 64));
+  if (auto v = get("WORKER_POLL_MS")) c.worker_poll_ms = to_int("WORKER_POLL_MS", *v, 50, 60'000);
+  if (auto v = get("WORKER_STOP_GRACE_MS")) c.worker_stop_grace_ms = to_int("WORKER_STOP_GRACE_MS", *v, 0, 600'000);
+  if (auto v = get("WEBHOOK_TIMEOUT_MS")) c.webhook_timeout_ms = to_int("WEBHOOK_TIMEOUT_MS", *v, 100, 60'000);
+  if (auto v = get("WEBHOOK_MAX_ATTEMPTS"))
+    c.webhook_max_attempts = static_cast<int>(to_int("WEBHOOK_MAX_ATTEMPTS", *v, 1, 100));
+  if (auto v = get("WEBHOOK_DISABLE_AFTER_HOURS"))
+    c.webhook_disable_after_hours = static_cast<int>(to_int("WEBHOOK_DISABLE_AFTER_HOURS", *v, 0, 24 * 365));
+  if (auto v = get("WEBHOOK_ALLOW_HOSTS")) c.webhook_allow_hosts = split_list(*v);
+  if (auto v = get("WEBHOOK_ALLOW_PRIVATE_CIDRS")) c.webhook_allow_private_cidrs = split_list(*v);
 
   auto secret = get("JWT_SECRET_KEY");
   if (c.is_production()) {

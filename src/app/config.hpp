@@ -46,6 +46,35 @@ struct Config {
   bool registration_open = true;
   // Tasks
   int task_purge_days = 30;  // deleted tasks are removed for good after this many days
+  // Realtime (services/realtime): WebSocket /api/v1/ws and SSE /api/v1/events
+  int64_t ws_max_connections = 10'000;      // streams per process; more -> 503
+  int64_t ws_send_queue_max = 1024;         // messages queued per connection; more -> close 4008
+  int64_t ws_send_queue_bytes = 4 << 20;    // bytes queued per connection; more -> close 4008
+  int64_t ws_max_message_bytes = 64 * 1024; // incoming WebSocket message; larger -> close 1009
+  int64_t ws_ping_seconds = 25;             // ping / SSE heartbeat; silent peer dropped after 2x
+  int64_t ws_auth_timeout_ms = 5000;        // the auth message must arrive within this -> else 4001
+  int64_t ws_replay_max = 1000;             // more missed events -> "reload"
+  // Domain events (services/events): published events are kept this long for replay, then purged
+  int event_retention_hours = 48;
+  // Background jobs (services/jobs)
+  int job_max_attempts = 8;              // then the job is dead-lettered (state "failed")
+  int64_t job_lease_s = 300;             // a running job not finished by then is claimed again
+  int64_t job_backoff_base_ms = 2000;    // retry delay: base * 2^(attempt-1), jittered, capped
+  int64_t job_backoff_max_ms = 3'600'000;
+  int job_retention_days = 7;            // succeeded and cancelled jobs are purged after this
+  int worker_threads = 2;                // jobs run concurrently per worker process
+  int64_t worker_poll_ms = 1000;         // idle poll interval (enqueues in-process wake at once)
+  int64_t worker_stop_grace_ms = 30'000; // shutdown waits this long for running jobs
+  // Notifications (services/notifications)
+  int64_t notify_due_soon_hours = 24;       // "due soon" this long before the end of the due date
+  int64_t notify_email_batch_seconds = 120; // changes within this window share one e-mail
+  int notify_email_hourly_cap = 20;         // batch e-mails per user per hour; more wait
+  // Webhooks (services/webhooks)
+  int64_t webhook_timeout_ms = 5000;     // connect + total time of one delivery attempt
+  int webhook_max_attempts = 8;          // attempts per delivery (retried with the job backoff)
+  int webhook_disable_after_hours = 24;  // a webhook failing this long is disabled (0: at the first failure)
+  std::vector<std::string> webhook_allow_hosts;          // host names exempt from the address check
+  std::vector<std::string> webhook_allow_private_cidrs;  // CIDRs exempt from the address check
 
   bool is_production() const { return env == Environment::production; }
 };

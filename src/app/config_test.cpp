@@ -21,6 +21,9 @@ TEST(Config, TaskPurgeDays) {
   EXPECT_EQ(config_from_map({{"TASK_PURGE_DAYS", "7"}}).task_purge_days, 7);
   EXPECT_THROW(config_from_map({{"TASK_PURGE_DAYS", "0"}}), std::runtime_error);
   EXPECT_THROW(config_from_map({{"TASK_PURGE_DAYS", "x"}}), std::runtime_error);
+  EXPECT_EQ(config_from_map({}).event_retention_hours, 48);
+  EXPECT_EQ(config_from_map({{"EVENT_RETENTION_HOURS", "24"}}).event_retention_hours, 24);
+  EXPECT_THROW(config_from_map({{"EVENT_RETENTION_HOURS", "23"}}), std::runtime_error);  // replay needs 24 h
 }
 
 TEST(Config, ProductionRefusesMissingSecret) {

@@ -5,8 +5,11 @@
 #include "app/modules.hpp"
 #include "services/auth/module.hpp"
 #include "services/docs/module.hpp"
+#include "services/events/module.hpp"
 #include "services/idempotency/module.hpp"
+#include "services/jobs/module.hpp"
 #include "services/projects/module.hpp"
+#include "services/realtime/module.hpp"
 #include "services/tasks/module.hpp"
 
 namespace taskhub {
@@ -22,12 +25,22 @@ const std::vector<ModuleDef>& module_definitions() {
       {"docs", {}, "OpenAPI document, Swagger UI and ReDoc", docs::make_module},
       {"idempotency", {"database"}, "Idempotency-Key on every authenticated POST (keys kept 24 h)",
        idempotency::make_module},
-      {"projects", {"database", "mailer", "auth"},
+      {"events", {"database"},
+       "domain events: transactional outbox, relay (seq, retention), in-process or Redis bus, /api/v1/admin/events",
+       events::make_module},
+      {"projects", {"database", "mailer", "auth", "events"},
        "workspaces, members and invitations, projects, project members, workflow states, labels",
        projects::make_module},
-      {"tasks", {"database", "projects"},
+      {"tasks", {"database", "projects", "events"},
        "tasks, comments, @mentions, activity, watchers, relations, reactions, saved views, search",
        tasks::make_module},
+      {"realtime", {"auth", "projects", "tasks", "events"},
+       "live events: WebSocket /api/v1/ws and Server-Sent Events /api/v1/events (permissions, replay, bounds)",
+       realtime::make_module},
+      {"jobs", {"database"}, "durable job queue (SQL table; SKIP LOCKED on PostgreSQL), /api/v1/admin/jobs",
+       jobs::make_jobs_module},
+      {"worker", {"jobs"}, "runs background jobs: retries with backoff, dead letters, periodic (cron) jobs",
+       jobs::make_worker_module},
   };
   return defs;
 }

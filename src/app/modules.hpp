@@ -8,6 +8,7 @@
 // starts in that order and stops in reverse.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ struct AppContext {
   events::Outbox* outbox = nullptr;      // "events": append events in a write transaction; replay
   events::EventBus* bus = nullptr;       // "events": published events (in-process or Redis)
   jobs::JobQueue* jobs = nullptr;        // "jobs": durable background jobs (run by "worker")
+  // "tasks": the project of a task the user can see; nullopt when unknown or not visible
+  // (realtime: task:<id> channels). Blocking (reads the database).
+  std::function<std::optional<std::string>(const std::string& user_id, const std::string& task_id)> task_project;
   // Extra Prometheus text appended to /metrics ("metrics" module collects them).
   std::vector<std::function<std::string()>> metrics_sources;
   // Readiness checks for /readyz: name -> ok?

@@ -36,7 +36,7 @@ Options:
                      default workflow states and ~10 labels; members with roles
   --tasks T          tasks in all, spread evenly over the projects (default 0) and over
                      states and priorities: 0-3 assignees, 0-3 labels, due dates around today
-                     (some overdue), ~10% subtasks, watchers, activity, full-text index;
+                     (some overdue), ~10% subtasks, watchers, relations, reactions, activity, full-text index;
                      numbers 1..n per project (the next task created gets n+1)
   --comments-per-task C
                      comments per task on average (default 2; 0 to 2C each)
@@ -191,6 +191,8 @@ void seed_workspace_and_tasks(sql::Database& db, Clock& clock, const SeedOptions
   report.watchers = counts.watchers;
   report.comments = counts.comments;
   report.activity = counts.activity;
+  report.relations = counts.relations;
+  report.reactions = counts.reactions;
   report.seconds_tasks = seconds_since(t1);
 }
 
@@ -231,11 +233,12 @@ int run_seed_command(const Config& config, sql::Database& db, Clock& clock, cons
                 static_cast<long long>(report.labels));
     std::printf("  first project: %s\n", report.projects.front().first.c_str());
     std::printf("tasks: %lld (%lld subtasks, %lld overdue), %lld assignees, %lld labels, %lld watchers, %lld comments, "
-                "%lld activity rows (%.2f s, %.0f tasks/s)\n",
+                "%lld relations, %lld reactions, %lld activity rows (%.2f s, %.0f tasks/s)\n",
                 static_cast<long long>(report.tasks), static_cast<long long>(report.subtasks),
                 static_cast<long long>(report.overdue), static_cast<long long>(report.assignees),
                 static_cast<long long>(report.task_labels), static_cast<long long>(report.watchers),
-                static_cast<long long>(report.comments), static_cast<long long>(report.activity), report.seconds_tasks,
+                static_cast<long long>(report.comments), static_cast<long long>(report.relations),
+                static_cast<long long>(report.reactions), static_cast<long long>(report.activity), report.seconds_tasks,
                 report.seconds_tasks > 0 ? static_cast<double>(report.tasks) / report.seconds_tasks : 0.0);
     std::printf("total: %.2f s\n", report.seconds_users + report.seconds_projects + report.seconds_tasks);
   }

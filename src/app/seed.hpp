@@ -54,7 +54,7 @@ struct SeedReport {
   std::vector<std::pair<std::string, std::string>> projects;  // (id, key)
   int64_t workspace_members = 0, project_members = 0, states = 0, labels = 0;
   int64_t tasks = 0, subtasks = 0, overdue = 0, assignees = 0, task_labels = 0, watchers = 0, comments = 0,
-          activity = 0;
+          activity = 0, relations = 0, reactions = 0;
   double seconds_projects = 0, seconds_tasks = 0;
 };
 

@@ -120,8 +120,8 @@ TEST_P(SeededQueryPlans, EveryTaskListQueryUsesAnIndex) {
                                                                 : sql::Param(now - 100LL * 86'400'000),
                           new_uuid_v7());
           std::vector<std::string> pids;
-          if (mine)  // "my tasks": the caller's 3 projects of the 10 (others' data is in the table too)
-            for (std::size_t k = 0; k < 3; ++k) pids.push_back(ws.projects[k].id);
+          if (mine)  // "my tasks": over every project of the workspace (the caller sees them all)
+            for (const auto& pr : ws.projects) pids.push_back(pr.id);
           else
             pids = {p0.id};
           auto [text, params] = tasks::repo::build_task_query(

@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "core/principal.hpp"
+#include "http/stream.hpp"
 
 namespace taskhub::http {
 
@@ -62,6 +64,8 @@ struct Response {
   std::string body;
   // When set, the server streams this file from disk instead of body (static assets).
   std::string file_path;
+  // When set, the connection becomes a WebSocket or SSE stream (see http/stream.hpp).
+  std::shared_ptr<StreamUpgrade> stream;
 
   static Response json(int status, const boost::json::value& v);
   static Response no_content();

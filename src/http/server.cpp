@@ -20,6 +20,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -28,6 +29,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <sodium.h>
 #include <boost/json.hpp>
@@ -36,6 +41,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <shared_mutex>
@@ -345,6 +351,45 @@ struct ConnState {
   beast::tcp_stream* stream = nullptr;  // valid while open (touched only on the strand)
   bool idle = true;                     // waiting for the next request: may be closed at shutdown
   bool open = true;
+  std::function<void()> stop_stream;    // set while the connection is a WebSocket / SSE stream
+};
+
+// The send side of a WebSocket or SSE stream: the bounded SendQueue, filled from any thread,
+// drained by the connection's writer coroutine on its strand, which is woken through on_wake.
+class StreamConn final : public StreamConnection, public std::enable_shared_from_this<StreamConn> {
+ public:
+  StreamConn(asio::any_io_executor ex, StreamLimits lim)
+      : ex_(std::move(ex)), q_(lim.max_queue_messages, lim.max_queue_bytes) {}
+
+  bool send(std::shared_ptr<const std::string> text) override {
+    auto r = q_.push(std::move(text));
+    if (r == SendQueue::Push::closed) return false;
+    if (r == SendQueue::Push::overflow) spdlog::info("stream: send queue full, closing a slow consumer");
+    notify();
+    return r == SendQueue::Push::queued;
+  }
+  void close(uint16_t code, std::string reason) override {
+    if (q_.request_close(code, std::move(reason))) notify();
+  }
+  bool is_open() const override { return !q_.closing(); }
+
+  SendQueue::Next next() { return q_.next(); }
+  bool closing() const { return q_.closing(); }
+  void mark_closed() { q_.mark_closed(); }
+  std::function<void()> on_wake;  // strand only: wakes the writer
+
+ private:
+  void notify() {
+    if (wake_pending_.exchange(true)) return;
+    asio::post(ex_, [self = shared_from_this()] {
+      self->wake_pending_.store(false);
+      if (self->on_wake) self->on_wake();
+    });
+  }
+
+  asio::any_io_executor ex_;
+  SendQueue q_;
+  std::atomic<bool> wake_pending_{false};
 };
 
 }  // namespace
@@ -423,6 +468,11 @@ struct Server::Impl {
     std::lock_guard lk(mu);
     for (auto& [ex, st] : conns) {
       asio::post(ex, [st = st, force] {
+        if (st->open && st->stop_stream) {
+          // Streams never become idle: ask them to close (clients reconnect and resume).
+          st->stop_stream();
+          if (!force) return;
+        }
         if (st->open && st->stream && (force || st->idle)) {
           boost::system::error_code ec;
           st->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -626,7 +676,7 @@ struct Server::Impl {
           }
           break;
         }
-        if (!co_await handle_request(stream, buffer, parser, peer, started_at, linger)) break;
+        if (!co_await handle_request(stream, buffer, parser, peer, started_at, linger, st)) break;
       }
     } catch (const std::exception& e) {
       spdlog::error("connection error: {}", e.what());
@@ -674,11 +724,16 @@ struct Server::Impl {
   // Reads the body, runs the request, writes the answer. Returns false to close.
   asio::awaitable<bool> handle_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                        bhttp::request_parser<bhttp::string_body>& parser, const Peer& peer,
-                                       Clock::time_point t0, bool& linger) {
+                                       Clock::time_point t0, bool& linger, ConnState& st) {
     in_flight.fetch_add(1, std::memory_order_relaxed);
     struct InFlight {
       std::atomic<int64_t>& n;
-      ~InFlight() { n.fetch_sub(1, std::memory_order_relaxed); }
+      bool counted = true;
+      void release() {
+        if (counted) n.fetch_sub(1, std::memory_order_relaxed);
+        counted = false;
+      }
+      ~InFlight() { release(); }
     } in_flight_guard{in_flight};
 
     auto& head = parser.get();
@@ -765,7 +820,249 @@ struct Server::Impl {
     }
 
     if (close_after) linger = true;
+    if (res.stream && res.status < 300 && res.stream->handler) {
+      in_flight_guard.release();  // a stream is a connection, not a request in progress
+      if (res.stream->kind == StreamKind::sse) {
+        co_await run_sse(stream, req, res, t0, st);
+        co_return false;
+      }
+      if (beast::websocket::is_upgrade(head)) {
+        co_await run_websocket(stream, head, req, *res.stream, t0, st);
+        co_return false;
+      }
+      res = problem_response(426, "upgrade-required", "This resource needs a WebSocket upgrade.", req.request_id,
+                             {}, req.path);
+      res.headers.set("Upgrade", "websocket");
+      res.headers.set("Connection", "Upgrade");
+      keep_alive = false;
+    }
     co_return co_await respond(stream, req, res, keep_alive && !close_after, head.version(), t0);
+  }
+
+  // ---- streams (WebSocket, SSE)
+
+  // Arms the writer wake-up and the close deadline: once the stream is closing (slow
+  // consumer, application close, shutdown), it has write_timeout to finish, then the socket
+  // is closed whatever the peer does.
+  // `alive` is cleared when the stream ends (the socket may be gone by the time a fired timer runs).
+  static void install_wake(StreamConn& c, asio::steady_timer& wake, asio::steady_timer& kill, bool& kill_armed,
+                           tcp::socket& sock, std::chrono::milliseconds write_timeout,
+                           const std::shared_ptr<bool>& alive) {
+    c.on_wake = [&c, &wake, &kill, &kill_armed, &sock, write_timeout, alive] {
+      wake.cancel();
+      if (!kill_armed && c.closing()) {
+        kill_armed = true;
+        kill.expires_after(write_timeout);
+        kill.async_wait([&sock, alive](const boost::system::error_code& ec) {
+          if (ec || !*alive) return;
+          boost::system::error_code ignored;
+          sock.close(ignored);
+        });
+      }
+    };
+  }
+
+  // A long-lived stream's kernel send buffer would otherwise auto-tune up to tcp_wmem's maximum
+  // (4 MiB here) per connection: memory the per-connection send queue bound does not see, and
+  // megabytes of events a stalled reader could sit on before the queue ever fills. 64 KiB keeps
+  // both bounded; a reader that keeps up never notices.
+  static void bound_kernel_send_buffer(beast::tcp_stream& stream) {
+    boost::system::error_code ec;
+    stream.socket().set_option(asio::socket_base::send_buffer_size(64 * 1024), ec);
+    if (ec) spdlog::debug("stream: SO_SNDBUF not set: {}", ec.message());
+  }
+
+  asio::awaitable<void> run_websocket(beast::tcp_stream& stream, bhttp::request<bhttp::string_body>& head,
+                                      Request& req, StreamUpgrade& up, Clock::time_point t0, ConnState& st) {
+    namespace websocket = beast::websocket;
+    using namespace asio::experimental::awaitable_operators;
+    const StreamLimits lim = up.limits;
+    std::shared_ptr<StreamHandler> handler = up.handler;
+    websocket::stream<beast::tcp_stream&> ws(stream);
+    bound_kernel_send_buffer(stream);
+    stream.expires_never();  // the websocket stream has its own timeouts
+    websocket::stream_base::timeout to{};
+    to.handshake_timeout = std::chrono::seconds(10);
+    to.idle_timeout = 2 * lim.ping_interval;  // beast pings after half of it without data
+    to.keep_alive_pings = true;
+    ws.set_option(to);
+    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& r) {
+      r.set(bhttp::field::server, "taskhub");
+    }));
+    ws.read_message_max(lim.max_message_bytes);
+    auto [aec] = co_await ws.async_accept(head, kTok);
+    if (aec) {
+      record(req, 400, t0, 0);
+      co_return;
+    }
+    record(req, 101, t0, 0);
+
+    auto ex = co_await asio::this_coro::executor;
+    auto conn = std::make_shared<StreamConn>(ex, lim);
+    asio::steady_timer wake(ex), kill(ex);
+    bool kill_armed = false;
+    auto alive = std::make_shared<bool>(true);
+    install_wake(*conn, wake, kill, kill_armed, stream.socket(), lim.write_timeout, alive);
+    st.stop_stream = [conn] { conn->close(kCloseGoingAway, "server shutting down"); };
+    if (stopping.load()) conn->close(kCloseGoingAway, "server shutting down");
+    try {
+      handler->on_open(conn);
+    } catch (const std::exception& e) {
+      spdlog::error("websocket on_open failed: {}", e.what());
+      conn->close(1011, "internal error");
+    }
+
+    auto reader = [&]() -> asio::awaitable<void> {
+      for (;;) {
+        beast::flat_buffer b;
+        auto [ec, n] = co_await ws.async_read(b, kTok);
+        (void)n;
+        if (ec) break;
+        if (!ws.got_text()) {
+          conn->close(1003, "text messages only");
+          continue;
+        }
+        if (conn->closing()) continue;  // drain until the close handshake completes
+        try {
+          handler->on_message(beast::buffers_to_string(b.data()));
+        } catch (const std::exception& e) {
+          spdlog::error("websocket on_message failed: {}", e.what());
+          conn->close(1011, "internal error");
+        }
+      }
+      conn->mark_closed();
+      wake.cancel();
+    };
+    auto writer = [&]() -> asio::awaitable<void> {
+      for (;;) {
+        SendQueue::Next n = conn->next();
+        if (n.closed) break;
+        if (n.msg) {
+          ws.text(true);
+          auto [ec, w] = co_await ws.async_write(asio::buffer(n.msg->data(), n.msg->size()), kTok);
+          (void)w;
+          if (ec) break;
+          continue;
+        }
+        if (n.closing) {
+          conn->on_wake();  // arms the close deadline
+          auto [ec] = co_await ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(n.code), n.reason), kTok);
+          (void)ec;
+          break;
+        }
+        wake.expires_at(asio::steady_timer::time_point::max());
+        auto [ec] = co_await wake.async_wait(kTok);
+        (void)ec;
+      }
+      conn->mark_closed();
+      // The reader may still wait for a peer that vanished (or the close handshake failed).
+      boost::system::error_code ignored;
+      stream.socket().cancel(ignored);
+    };
+    {
+      auto both = reader() && writer();  // named: GCC 12 and temporaries in co_await
+      co_await std::move(both);
+    }
+    *alive = false;
+    conn->mark_closed();
+    conn->on_wake = nullptr;
+    st.stop_stream = nullptr;
+    kill.cancel();
+    try {
+      handler->on_close();
+    } catch (const std::exception& e) {
+      spdlog::error("websocket on_close failed: {}", e.what());
+    }
+  }
+
+  asio::awaitable<void> run_sse(beast::tcp_stream& stream, Request& req, Response& res, Clock::time_point t0,
+                                ConnState& st) {
+    using namespace asio::experimental::awaitable_operators;
+    const StreamLimits lim = res.stream->limits;
+    std::shared_ptr<StreamHandler> handler = res.stream->handler;
+    bound_kernel_send_buffer(stream);
+    finish_headers(req, res);
+    res.headers.set("Cache-Control", "no-store");
+    res.headers.set("X-Accel-Buffering", "no");  // proxies must not buffer the stream
+    if (!res.headers.has("Content-Type")) res.headers.set("Content-Type", "text/event-stream; charset=utf-8");
+    // The body ends when the connection closes (no length, no chunking): the simplest framing
+    // every HTTP/1.1 client reads.
+    std::string head_text = "HTTP/1.1 " + std::to_string(res.status) + " " +
+                            std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status))) + "\r\n";
+    for (const auto& [k, v] : res.headers.items()) head_text += k + ": " + v + "\r\n";
+    head_text += "Connection: close\r\n\r\n";
+    stream.expires_after(opt.write_timeout);
+    auto [hec, hn] = co_await asio::async_write(stream, asio::buffer(head_text), kTok);
+    (void)hn;
+    record(req, res.status, t0, 0);
+    if (hec) co_return;
+
+    auto ex = co_await asio::this_coro::executor;
+    auto conn = std::make_shared<StreamConn>(ex, lim);
+    asio::steady_timer wake(ex), kill(ex);
+    bool kill_armed = false;
+    auto alive = std::make_shared<bool>(true);
+    install_wake(*conn, wake, kill, kill_armed, stream.socket(), lim.write_timeout, alive);
+    st.stop_stream = [conn] { conn->close(kCloseGoingAway, "server shutting down"); };
+    if (stopping.load()) conn->close(kCloseGoingAway, "server shutting down");
+    try {
+      handler->on_open(conn);
+    } catch (const std::exception& e) {
+      spdlog::error("sse on_open failed: {}", e.what());
+      conn->close(1011, "internal error");
+    }
+
+    // The client sends nothing after the request; reading only notices that it went away.
+    auto reader = [&]() -> asio::awaitable<void> {
+      std::array<char, 512> junk;
+      for (;;) {
+        auto [ec, n] = co_await stream.socket().async_read_some(asio::buffer(junk), kTok);
+        (void)n;
+        if (ec) break;
+      }
+      conn->mark_closed();
+      wake.cancel();
+    };
+    auto writer = [&]() -> asio::awaitable<void> {
+      static const std::string kHeartbeat = ": heartbeat\n\n";
+      for (;;) {
+        SendQueue::Next n = conn->next();
+        if (n.closed || n.closing) break;
+        if (n.msg) {
+          stream.expires_after(opt.write_timeout);
+          auto [ec, w] = co_await asio::async_write(stream, asio::buffer(n.msg->data(), n.msg->size()), kTok);
+          (void)w;
+          if (ec) break;
+          continue;
+        }
+        wake.expires_after(lim.ping_interval);
+        auto [ec] = co_await wake.async_wait(kTok);
+        if (!ec) {  // nothing to send for a while: a comment keeps proxies and clients from timing out
+          stream.expires_after(opt.write_timeout);
+          auto [wec, w] = co_await asio::async_write(stream, asio::buffer(kHeartbeat), kTok);
+          (void)w;
+          if (wec) break;
+        }
+      }
+      conn->mark_closed();
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream.socket().cancel(ignored);
+    };
+    {
+      auto both = reader() && writer();  // named: GCC 12 and temporaries in co_await
+      co_await std::move(both);
+    }
+    *alive = false;
+    conn->mark_closed();
+    conn->on_wake = nullptr;
+    st.stop_stream = nullptr;
+    kill.cancel();
+    try {
+      handler->on_close();
+    } catch (const std::exception& e) {
+      spdlog::error("sse on_close failed: {}", e.what());
+    }
   }
 
   // Routing, CORS preflight, authentication and the handler.

@@ -76,6 +76,81 @@ def smtp():
         sink.stop()
 
 
+class RedisServer:
+    """A real redis-server on a free port in its own temporary directory, without persistence.
+    stop() kills it (SIGKILL, like a crash: its data is gone); start() again reuses the port."""
+
+    def __init__(self, tmpdir: str) -> None:
+        import shutil
+        from support import free_port
+        self.binary = shutil.which("redis-server") or ""
+        self.port = free_port()
+        self.dir = tmpdir
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> "RedisServer":
+        import socket
+        import subprocess
+        import time
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One real redis-server for the session (REDIS_URI=redis_server.url). Tests that stop Redis
+    start their own RedisServer (redis_factory) instead of stopping this one."""
+    srv = RedisServer(str(tmp_path_factory.mktemp("redis")))
+    if not srv.binary:
+        pytest.skip("redis-server is not installed (scripts/setup installs it)")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def redis_factory(tmp_path_factory):
+    """Starts private redis-servers (stopped at the end of the test)."""
+    started: list[RedisServer] = []
+
+    def start() -> RedisServer:
+        srv = RedisServer(str(tmp_path_factory.mktemp("redis")))
+        if not srv.binary:
+            pytest.skip("redis-server is not installed (scripts/setup installs it)")
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
 def _stop_and_check(srv: TaskhubProcess) -> None:
     rc = srv.stop()
     tail = srv.log_tail()

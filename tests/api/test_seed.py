@@ -1,4 +1,5 @@
 """`taskhub seed`: users, then a workspace with projects and tasks (SQLite and PostgreSQL)."""
+import re
 import subprocess
 import tempfile
 
@@ -77,5 +78,11 @@ def test_seed_workspace_projects_and_tasks_are_usable_through_the_api(server_fac
     assert r.json()["number"] == "WEB-152"
     t = seen[0]
     assert api.get(f"/api/v1/tasks/{t['id']}/comments", headers=h).status_code == 200
+    # Relations (5% of tasks) and reactions (20%) are seeded and visible through the API.
+    m = re.search(r"(\d+) relations, (\d+) reactions", cp.stdout)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, cp.stdout
+    relations = sum(len(api.get(f"/api/v1/tasks/{x['id']}/relations", headers=h).json()["items"]) for x in seen[:80])
+    reactions = sum(len(api.get(f"/api/v1/tasks/{x['id']}/reactions", headers=h).json()["items"]) for x in seen[:80])
+    assert relations > 0 and reactions > 0, (relations, reactions)
     found = api.get(f"/api/v1/projects/{web['id']}/tasks?q=the&limit=5", headers=h)
     assert found.status_code == 200 and found.json()["items"], found.text

@@ -61,6 +61,13 @@ class Client {
   virtual ~Client() = default;
   // nullopt when the project does not exist OR the user may not see it (callers answer 404).
   virtual std::optional<ProjectAccess> project_access(const std::string& user_id, const std::string& project_id) = 0;
+  // The user's role in the workspace; nullopt when the workspace does not exist OR the user
+  // is not a member (realtime: workspace:<id> channels). Default: nullopt.
+  virtual std::optional<WorkspaceRole> workspace_role(const std::string& user_id, const std::string& workspace_id) {
+    (void)user_id;
+    (void)workspace_id;
+    return std::nullopt;
+  }
   // Every project the user can see (ids), for "my tasks" and search across projects.
   virtual std::vector<ProjectAccess> visible_projects(const std::string& user_id) = 0;
   // The project's states; the default state for new tasks is default_state(project).

@@ -34,9 +34,10 @@ class ProjectsModule final : public Module {
   explicit ProjectsModule(AppContext& ctx) {
     if (!ctx.db) throw std::runtime_error("projects: the database module must be built first");
     if (!ctx.auth) throw std::runtime_error("projects: the auth module must be built first");
+    if (!ctx.outbox) throw std::runtime_error("projects: the events module must be built first");
     users_ = std::make_unique<AuthDirectory>(*ctx.auth);
-    service_ =
-        std::make_unique<ProjectsService>(*ctx.db, *users_, ctx.mailer, ctx.clock, options_from_config(ctx.config));
+    service_ = std::make_unique<ProjectsService>(*ctx.db, *users_, ctx.mailer, ctx.clock,
+                                                 options_from_config(ctx.config), ctx.outbox);
     client_ = std::make_unique<LocalClient>(*service_);
     ctx.projects = client_.get();
     register_routes(ctx.router, *service_);

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/json/array.hpp>
+#include <boost/json.hpp>
 
 #include "core/error.hpp"
 #include "core/ids.hpp"
@@ -137,12 +137,66 @@ ProjectsOptions options_from_config(const Config& cfg) {
 }
 
 ProjectsService::ProjectsService(sql::Database& db, UserDirectory& users, Mailer* mailer, Clock& clock,
-                                 ProjectsOptions options)
-    : db_(db), users_(users), mailer_(mailer), clock_(clock), opt_(std::move(options)),
+                                 ProjectsOptions options, events::Outbox* outbox)
+    : db_(db), users_(users), mailer_(mailer), clock_(clock), opt_(std::move(options)), outbox_(outbox),
       worker_(opt_.mail_queue_max),
       invite_limiter_(opt_.invitations_per_hour, 3600 * 1000) {}
 
 ProjectsService::~ProjectsService() { stop(); }
+
+// ---- domain events (docs/architecture.md "Domain events" lists every type and payload)
+
+namespace {
+namespace json = boost::json;
+
+json::value opt_ms(const std::optional<int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); }
+
+std::string project_payload(const ProjectRecord& p) {
+  return json::serialize(json::object{{"id", p.id},
+                                      {"workspace_id", p.workspace_id},
+                                      {"key", p.key},
+                                      {"name", p.name},
+                                      {"description", p.description},
+                                      {"is_private", p.is_private},
+                                      {"archived_at", opt_ms(p.archived_at)},
+                                      {"version", p.version}});
+}
+std::string state_payload(const StateRecord& s) {
+  return json::serialize(json::object{{"id", s.id},
+                                      {"project_id", s.project_id},
+                                      {"name", s.name},
+                                      {"group", s.group},
+                                      {"color", s.color},
+                                      {"position", s.position}});
+}
+std::string label_payload(const LabelRecord& l) {
+  return json::serialize(
+      json::object{{"id", l.id}, {"project_id", l.project_id}, {"name", l.name}, {"color", l.color}});
+}
+std::string member_payload(const std::string& user_id, const std::string& role, const std::string& old_role = "") {
+  json::object o{{"user_id", user_id}, {"role", role}};
+  if (!old_role.empty()) o["old_role"] = old_role;
+  return json::serialize(o);
+}
+}  // namespace
+
+events::Event ev(std::string type, const std::string& actor, std::string workspace_id, std::string project_id,
+                 std::string entity_type, std::string entity_id, std::string payload, std::string user_id = "") {
+  events::Event e;
+  e.type = std::move(type);
+  e.actor_id = actor;
+  e.workspace_id = std::move(workspace_id);
+  e.project_id = std::move(project_id);
+  e.user_id = std::move(user_id);
+  e.entity_type = std::move(entity_type);
+  e.entity_id = std::move(entity_id);
+  e.payload = std::move(payload);
+  return e;
+}
+
+void ProjectsService::emit(sql::Connection& c, events::Event e) {
+  if (outbox_) outbox_->append(c, std::move(e));
+}
 void ProjectsService::start() { worker_.start(); }
 void ProjectsService::stop() { worker_.stop(); }
 
@@ -188,6 +242,8 @@ Workspace ProjectsService::create_workspace(const std::string& uid, const std::s
   db_.write([&](sql::Connection& c) {
     repo::insert_workspace(c, w);
     repo::insert_workspace_member(c, w.id, uid, "owner", now);
+    emit(c, ev("workspace.created", uid, w.id, "", "workspace", w.id,
+               json::serialize(json::object{{"id", w.id}, {"name", w.name}})));
   });
   return Workspace{w, "owner"};
 }
@@ -217,7 +273,10 @@ Workspace ProjectsService::rename_workspace(const std::string& uid, std::string_
     auto role = ws_role_or_404(c, uid, id);
     if (!ws_manager(role)) throw forbidden("Only workspace owners and admins can rename the workspace.");
     repo::rename_workspace(c, id, name, clock_.now_ms());
-    return Workspace{*repo::find_workspace(c, id), role};
+    Workspace out{*repo::find_workspace(c, id), role};
+    emit(c, ev("workspace.updated", uid, out.record.id, "", "workspace", out.record.id,
+               json::serialize(json::object{{"id", out.record.id}, {"name", out.record.name}})));
+    return out;
   });
 }
 
@@ -228,6 +287,10 @@ void ProjectsService::delete_workspace(const std::string& uid, std::string_view 
     if (role != "owner") throw forbidden("Only workspace owners can delete the workspace.");
     gone = repo::workspace_project_ids(c, id);
     repo::delete_workspace(c, id);
+    const std::string ws_id(id);
+    for (const auto& pid : gone)
+      emit(c, ev("project.deleted", uid, ws_id, pid, "project", pid, json::serialize(json::object{{"id", pid}})));
+    emit(c, ev("workspace.deleted", uid, ws_id, "", "workspace", ws_id, json::serialize(json::object{{"id", ws_id}})));
   });
   project_deleted(gone);
 }
@@ -287,6 +350,8 @@ Member ProjectsService::add_member(const std::string& uid, std::string_view ws, 
         throw conflict("already-member", "This user is already a member of the workspace.",
                        {FieldError{"email", "is already a member"}});
       repo::insert_workspace_member(c, ws, target->id, role, now);
+      emit(c, ev("member.added", uid, std::string(ws), "", "member", target->id, member_payload(target->id, role),
+                 target->id));
     });
   } catch (const sql::UniqueViolation&) {
     throw conflict("already-member", "This user is already a member of the workspace.");
@@ -312,6 +377,9 @@ Member ProjectsService::set_member_role(const std::string& uid, std::string_view
       throw conflict("last-owner", "The workspace needs at least one owner; make someone else an owner first.");
     repo::set_workspace_role(c, ws, target, role);
     out = *repo::find_workspace_member(c, ws, target);
+    if (*current != role)
+      emit(c, ev("member.role_changed", uid, std::string(ws), "", "member", target,
+                 member_payload(target, role, *current), target));
   });
   return member_view(out);
 }
@@ -332,6 +400,7 @@ void ProjectsService::remove_member(const std::string& uid, std::string_view ws,
       throw conflict("last-owner", "The last owner cannot leave or be removed; make someone else an owner first.");
     repo::delete_user_project_memberships(c, ws, target);
     repo::delete_workspace_member(c, ws, target);
+    emit(c, ev("member.removed", uid, std::string(ws), "", "member", target, member_payload(target, *current), target));
   });
 }
 
@@ -397,6 +466,10 @@ Invitation ProjectsService::invite(const std::string& uid, std::string_view ws, 
                      {FieldError{"email", "is already a member"}});
     ws_name = repo::find_workspace(c, ws)->name;
     repo::insert_invitation(c, inv);
+    // user_id: the invitee when they already have an account (their "invited" notification).
+    emit(c, ev("invitation.created", uid, inv.workspace_id, "", "invitation", inv.id,
+               json::serialize(json::object{{"id", inv.id}, {"role", inv.role}, {"expires_at", inv.expires_at}}),
+               existing_user ? existing_user->id : std::string()));
   });
   queue_invitation_mail(inv, token, ws_name);
   return Invitation{inv, token};
@@ -429,6 +502,8 @@ Invitation ProjectsService::resend_invitation(const std::string& uid, std::strin
     inv.expires_at = now + opt_.invitation_ttl_s * 1000;
     repo::set_invitation_token(c, inv.id, inv.token_hash, now, inv.expires_at);
     ws_name = repo::find_workspace(c, ws)->name;
+    emit(c, ev("invitation.resent", uid, inv.workspace_id, "", "invitation", inv.id,
+               json::serialize(json::object{{"id", inv.id}, {"role", inv.role}, {"expires_at", inv.expires_at}})));
   });
   queue_invitation_mail(inv, token, ws_name);
   return Invitation{inv, token};
@@ -441,6 +516,8 @@ void ProjectsService::revoke_invitation(const std::string& uid, std::string_view
     if (!found || found->accepted_at || found->revoked_at) throw not_found("The invitation does not exist.");
     if (!ws_manager(my)) throw forbidden("Only workspace owners and admins can revoke invitations.");
     repo::revoke_invitation(c, found->id, clock_.now_ms());
+    emit(c, ev("invitation.revoked", uid, found->workspace_id, "", "invitation", found->id,
+               json::serialize(json::object{{"id", found->id}, {"role", found->role}})));
   });
 }
 
@@ -458,9 +535,12 @@ Workspace ProjectsService::accept_invitation(const std::string& uid, std::string
                      "This invitation was sent to another e-mail address; sign in with that address to accept it.");
     if (!repo::mark_invitation_accepted(c, inv->id, now)) throw invalid_invitation();  // accepted concurrently
     auto role = repo::workspace_role(c, inv->workspace_id, uid);
+    emit(c, ev("invitation.accepted", uid, inv->workspace_id, "", "invitation", inv->id,
+               json::serialize(json::object{{"id", inv->id}, {"role", inv->role}}), uid));
     if (!role) {
       repo::insert_workspace_member(c, inv->workspace_id, uid, inv->role, now);
       role = inv->role;
+      emit(c, ev("member.added", uid, inv->workspace_id, "", "member", uid, member_payload(uid, inv->role), uid));
     }
     return Workspace{*repo::find_workspace(c, inv->workspace_id), *role};
   });
@@ -502,6 +582,7 @@ Project ProjectsService::create_project(const std::string& uid, std::string_view
       int64_t pos = 0;
       for (const auto& d : defs)
         repo::insert_state(c, StateRecord{new_uuid_v7(), p.id, d.name, d.group, d.color, pos++, now});
+      emit(c, ev("project.created", uid, p.workspace_id, p.id, "project", p.id, project_payload(p)));
     });
   } catch (const sql::UniqueViolation&) {
     throw conflict("project-key-taken", "Another project of this workspace uses this key.",
@@ -551,7 +632,9 @@ Project ProjectsService::update_project(const std::string& uid, std::string_view
     p.updated_at = clock_.now_ms();
     if (!repo::update_project(c, p, s.project.version))
       throw ApiError(412, "precondition-failed", "The project changed meanwhile.");
-    return Project{*repo::find_project(c, id), project_role_name(s.role)};
+    Project out{*repo::find_project(c, id), project_role_name(s.role)};
+    emit(c, ev("project.updated", uid, p.workspace_id, p.id, "project", p.id, project_payload(out.record)));
+    return out;
   });
 }
 
@@ -566,7 +649,10 @@ Project ProjectsService::set_archived(const std::string& uid, std::string_view i
     p.archived_at = archived ? std::optional<int64_t>(p.updated_at) : std::nullopt;
     if (!repo::update_project(c, p, s.project.version))
       throw ApiError(412, "precondition-failed", "The project changed meanwhile.");
-    return Project{*repo::find_project(c, id), project_role_name(s.role)};
+    Project out{*repo::find_project(c, id), project_role_name(s.role)};
+    emit(c, ev(archived ? "project.archived" : "project.unarchived", uid, p.workspace_id, p.id, "project", p.id,
+               project_payload(out.record)));
+    return out;
   });
 }
 
@@ -577,6 +663,8 @@ void ProjectsService::delete_project(const std::string& uid, std::string_view id
     require_match(im, s.project.version);
     if (!repo::delete_project(c, id, s.project.version))
       throw ApiError(412, "precondition-failed", "The project changed meanwhile.");
+    emit(c, ev("project.deleted", uid, s.project.workspace_id, s.project.id, "project", s.project.id,
+               project_payload(s.project)));
   });
   project_deleted({std::string(id)});
 }
@@ -607,6 +695,8 @@ Member ProjectsService::add_project_member(const std::string& uid, std::string_v
         throw conflict("already-member", "This user is already a member of the project.",
                        {FieldError{"user_id", "is already a member"}});
       repo::insert_project_member(c, pid, user_id, role, now);
+      emit(c, ev("project_member.added", uid, s.project.workspace_id, s.project.id, "project_member", user_id,
+                 member_payload(user_id, role), user_id));
     });
   } catch (const sql::UniqueViolation&) {
     throw conflict("already-member", "This user is already a member of the project.");
@@ -625,6 +715,9 @@ Member ProjectsService::set_project_member_role(const std::string& uid, std::str
     if (s.project.archived_at) throw archived_error();
     repo::set_project_role(c, pid, target, role);
     out = *repo::find_project_member(c, pid, target);
+    if (*current != role)
+      emit(c, ev("project_member.role_changed", uid, s.project.workspace_id, s.project.id, "project_member",
+                 out.user_id, member_payload(out.user_id, role, *current), out.user_id));
   });
   return member_view(out);
 }
@@ -638,6 +731,8 @@ void ProjectsService::remove_project_member(const std::string& uid, std::string_
     if (s.role != ProjectRole::admin && target != uid) throw forbidden("Only project admins can remove members.");
     if (s.project.archived_at) throw archived_error();
     repo::delete_project_member(c, pid, target);
+    emit(c, ev("project_member.removed", uid, s.project.workspace_id, s.project.id, "project_member", target,
+               member_payload(target, *current), target));
   });
 }
 
@@ -682,7 +777,9 @@ StateRecord ProjectsService::create_state(const std::string& uid, std::string_vi
                    now};
     repo::insert_state(c, st);
     if (in.position) reorder(c, pid, st.id, *in.position);
-    return *repo::find_state(c, pid, st.id);
+    StateRecord out = *repo::find_state(c, pid, st.id);
+    emit(c, ev("state.created", uid, s.project.workspace_id, s.project.id, "state", out.id, state_payload(out)));
+    return out;
   });
 }
 
@@ -698,7 +795,9 @@ StateRecord ProjectsService::update_state(const std::string& uid, std::string_vi
     if (p.color) st->color = *p.color;
     repo::update_state(c, *st);
     if (p.position) reorder(c, pid, st->id, *p.position);
-    return *repo::find_state(c, pid, id);
+    StateRecord out = *repo::find_state(c, pid, id);
+    emit(c, ev("state.updated", uid, s.project.workspace_id, s.project.id, "state", out.id, state_payload(out)));
+    return out;
   });
 }
 
@@ -732,7 +831,11 @@ void ProjectsService::delete_state(const std::string& uid, std::string_view pid,
   for (const auto& h : hooks) h(std::string(pid), std::string(id), *move_to);
   db_.write([&](sql::Connection& c) {
     check(c);  // still valid (a concurrent change could have removed the target)
+    auto project = repo::find_project(c, pid);
+    auto st = repo::find_state(c, pid, id);
     repo::delete_state(c, pid, id);
+    emit(c, ev("state.deleted", uid, project->workspace_id, project->id, "state", st->id,
+               json::serialize(json::object{{"id", st->id}, {"name", st->name}, {"moved_to", *move_to}})));
     auto left = repo::list_states(c, pid);  // close the gap: positions stay 0..n-1
     for (std::size_t i = 0; i < left.size(); ++i)
       if (left[i].position != int64_t(i)) repo::set_state_position(c, left[i].id, int64_t(i));
@@ -768,6 +871,7 @@ LabelRecord ProjectsService::create_label(const std::string& uid, std::string_vi
         throw conflict("too-many-labels", "A project has at most 500 labels.");
       LabelRecord l{new_uuid_v7(), std::string(pid), name, color, now};
       repo::insert_label(c, l);
+      emit(c, ev("label.created", uid, s.project.workspace_id, s.project.id, "label", l.id, label_payload(l)));
       return l;
     });
   } catch (const sql::UniqueViolation&) {
@@ -792,6 +896,7 @@ LabelRecord ProjectsService::update_label(const std::string& uid, std::string_vi
       if (name) l->name = *name;
       if (color) l->color = *color;
       repo::update_label(c, *l);
+      emit(c, ev("label.updated", uid, s.project.workspace_id, s.project.id, "label", l->id, label_payload(*l)));
       return *l;
     });
   } catch (const sql::UniqueViolation&) {
@@ -808,6 +913,7 @@ void ProjectsService::delete_label(const std::string& uid, std::string_view pid,
     if (s.role == ProjectRole::viewer) throw forbidden("Viewers cannot delete labels.");
     if (s.project.archived_at) throw archived_error();
     repo::delete_label(c, pid, id);
+    emit(c, ev("label.deleted", uid, s.project.workspace_id, s.project.id, "label", l->id, label_payload(*l)));
   });
   std::vector<LabelDeletedHook> hooks;
   {
@@ -880,6 +986,16 @@ std::vector<std::string> ProjectsService::users_who_see(std::string_view pid,
 namespace {
 StateInfo state_info(const StateRecord& s) { return StateInfo{s.id, s.project_id, s.name, parse_group(s.group)}; }
 }  // namespace
+
+std::optional<WorkspaceRole> ProjectsService::workspace_role(const std::string& uid, std::string_view ws) {
+  if (!is_uuid(ws)) return std::nullopt;
+  auto role = db_.read_value([&](sql::Connection& c) { return repo::workspace_role(c, ws, uid); });
+  if (!role) return std::nullopt;
+  if (*role == "owner") return WorkspaceRole::owner;
+  if (*role == "admin") return WorkspaceRole::admin;
+  if (*role == "member") return WorkspaceRole::member;
+  return WorkspaceRole::guest;
+}
 
 std::optional<ProjectAccess> LocalClient::project_access(const std::string& user_id, const std::string& project_id) {
   return svc_.access(user_id, project_id);

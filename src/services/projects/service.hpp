@@ -15,6 +15,7 @@
 #include "app/config.hpp"
 #include "core/etag.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_bus.hpp"
 #include "ports/mailer.hpp"
 #include "ports/sql.hpp"
 #include "services/auth/service.hpp"  // BackgroundWorker, normalize_email, sha256_hex
@@ -112,7 +113,9 @@ bool valid_state_group(std::string_view group);
 
 class ProjectsService {
  public:
-  ProjectsService(sql::Database& db, UserDirectory& users, Mailer* mailer, Clock& clock, ProjectsOptions options);
+  // Every change appends a domain event to `outbox` in its own transaction (none when null).
+  ProjectsService(sql::Database& db, UserDirectory& users, Mailer* mailer, Clock& clock, ProjectsOptions options,
+                  events::Outbox* outbox = nullptr);
   ~ProjectsService();
   ProjectsService(const ProjectsService&) = delete;
   ProjectsService& operator=(const ProjectsService&) = delete;
@@ -180,6 +183,7 @@ class ProjectsService {
   // --- for the in-process client (no caller checks beyond the documented ones)
   std::optional<ProjectAccess> access(const std::string& uid, std::string_view pid);
   std::vector<ProjectAccess> visible_projects(const std::string& uid);
+  std::optional<WorkspaceRole> workspace_role(const std::string& uid, std::string_view ws);
   std::vector<StateRecord> states_of(std::string_view pid);
   std::vector<std::string> existing_labels(std::string_view pid, const std::vector<std::string>& ids);
   std::vector<std::string> users_who_see(std::string_view pid, const std::vector<std::string>& user_ids);
@@ -195,12 +199,14 @@ class ProjectsService {
   Seen seen_or_404(sql::Connection& c, const std::string& uid, std::string_view pid);
   Member member_view(const MemberRecord& m);
   void queue_invitation_mail(const InvitationRecord& inv, const std::string& token, const std::string& ws_name);
+  void emit(sql::Connection& c, events::Event e);
 
   sql::Database& db_;
   UserDirectory& users_;
   Mailer* mailer_;
   Clock& clock_;
   ProjectsOptions opt_;
+  events::Outbox* outbox_;
   auth::BackgroundWorker worker_;
   auth::WindowLimiter invite_limiter_;
   std::mutex hooks_mu_;
@@ -216,6 +222,9 @@ class LocalClient final : public Client {
   explicit LocalClient(ProjectsService& svc) : svc_(svc) {}
   std::optional<ProjectAccess> project_access(const std::string& user_id, const std::string& project_id) override;
   std::vector<ProjectAccess> visible_projects(const std::string& user_id) override;
+  std::optional<WorkspaceRole> workspace_role(const std::string& user_id, const std::string& workspace_id) override {
+    return svc_.workspace_role(user_id, workspace_id);
+  }
   std::vector<StateInfo> states(const std::string& project_id) override;
   std::optional<StateInfo> state(const std::string& project_id, const std::string& state_id) override;
   std::optional<StateInfo> default_state(const std::string& project_id) override;

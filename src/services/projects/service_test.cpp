@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/ids.hpp"
 #include "ports/migrations.hpp"
+#include "services/events/outbox.hpp"
 
 namespace taskhub::projects {
 namespace {
@@ -63,7 +64,8 @@ class ProjectsServiceTest : public sql::testing::SqlBackendTest {
     SqlBackendTest::SetUp();
     if (IsSkipped()) return;
     sql::migrate(db());
-    svc_ = std::make_unique<ProjectsService>(db(), users_, &mailer_, clock_, ProjectsOptions{});
+    outbox_ = std::make_unique<events::SqlOutbox>(db(), clock_);
+    svc_ = std::make_unique<ProjectsService>(db(), users_, &mailer_, clock_, ProjectsOptions{}, outbox_.get());
     owner_ = users_.add("owner");
     member_ = users_.add("member");
     guest_ = users_.add("guest");
@@ -81,6 +83,7 @@ class ProjectsServiceTest : public sql::testing::SqlBackendTest {
   MapDirectory users_;
   RecordingMailer mailer_;
   ManualClock clock_;
+  std::unique_ptr<events::SqlOutbox> outbox_;
   std::unique_ptr<ProjectsService> svc_;
   std::string owner_, member_, guest_, stranger_, ws_;
 };

@@ -68,6 +68,8 @@ struct Task {
   int64_t version = 1;
   int64_t created_at = 0;
   int64_t updated_at = 0;
+  std::optional<std::string> recurrence;          // canonical JSON rule (recurrence.hpp), or none
+  std::optional<std::string> next_occurrence_id;  // set when completing it created the next occurrence
   std::vector<std::string> assignee_ids;
   std::vector<std::string> label_ids;
   std::vector<CustomValue> custom_values;  // ordered by field id, then value

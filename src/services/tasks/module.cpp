@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/ids.hpp"
 #include "services/tasks/routes.hpp"
 #include "services/tasks/service.hpp"
 
@@ -23,7 +24,8 @@ class TasksModule final : public Module {
   explicit TasksModule(AppContext& ctx) : purge_after_ms_(int64_t{ctx.config.task_purge_days} * 24 * 3600 * 1000) {
     if (!ctx.db) throw std::runtime_error("tasks: the database module must be built first");
     if (!ctx.projects) throw std::runtime_error("tasks: the projects module must be built first");
-    service_ = std::make_unique<TasksService>(*ctx.db, *ctx.projects, ctx.clock);
+    if (!ctx.outbox) throw std::runtime_error("tasks: the events module must be built first");
+    service_ = std::make_unique<TasksService>(*ctx.db, *ctx.projects, ctx.clock, ctx.outbox);
     register_routes(ctx.router, *service_);
     TasksService* svc = service_.get();
     ctx.projects->add_state_move_hook([svc](const std::string& project, const std::string& from,
@@ -31,6 +33,21 @@ class TasksModule final : public Module {
     ctx.projects->add_project_deleted_hook([svc](const std::string& project) { svc->purge_project(project); });
     ctx.projects->add_label_deleted_hook(
         [svc](const std::string& project, const std::string& label) { svc->remove_label(project, label); });
+    // One indexed read (not get_task, which loads every related row); unknown, deleted and
+    // invisible tasks give the same answer.
+    sql::Database* db = ctx.db;
+    projects::Client* projects = ctx.projects;
+    ctx.task_project = [db, projects](const std::string& user,
+                                      const std::string& task) -> std::optional<std::string> {
+      if (!is_uuid(task)) return std::nullopt;
+      auto pid = db->read_value([&](sql::Connection& c) -> std::optional<std::string> {
+        auto res = c.query("SELECT project_id FROM tasks WHERE id = ? AND deleted_at IS NULL", {task});
+        if (auto r = res.first()) return r->str(0);
+        return std::nullopt;
+      });
+      if (!pid || !projects->project_access(user, *pid)) return std::nullopt;
+      return pid;
+    };
   }
   ~TasksModule() override { stop(); }
 

@@ -10,7 +10,8 @@ namespace {
 
 constexpr const char* kTaskCols =
     "id, project_id, number, title, description, state_id, state_group, priority, start_date, due_date, estimate, "
-    "parent_id, position, completed_at, archived_at, deleted_at, created_by, version, created_at, updated_at";
+    "parent_id, position, completed_at, archived_at, deleted_at, created_by, version, created_at, updated_at, "
+    "recurrence, next_occurrence_id";
 
 Task task_from(const sql::Row& r) {
   Task t;
@@ -34,7 +35,9 @@ Task task_from(const sql::Row& r) {
   t.version = r.i64(17);
   t.created_at = r.i64(18);
   t.updated_at = r.i64(19);
-  if (r.size() > 20) t.rank = r.f64(20);
+  t.recurrence = r.opt_str(20);
+  t.next_occurrence_id = r.opt_str(21);
+  if (r.size() > 22) t.rank = r.f64(22);
   return t;
 }
 
@@ -105,19 +108,20 @@ int64_t next_number(sql::Connection& c, const std::string& project_id) {
 
 void insert_task(sql::Connection& c, const Task& t) {
   c.exec(std::string("INSERT INTO tasks (") + kTaskCols +
-             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
          {t.id, t.project_id, t.number, t.title, t.description, t.state_id, t.state_group, t.priority, t.start_date,
           t.due_date, t.estimate, t.parent_id, t.position, t.completed_at, t.archived_at, t.deleted_at, t.created_by,
-          t.version, t.created_at, t.updated_at});
+          t.version, t.created_at, t.updated_at, t.recurrence, t.next_occurrence_id});
 }
 
 int64_t update_task(sql::Connection& c, const Task& t) {
   return c.exec(
       "UPDATE tasks SET title = ?, description = ?, state_id = ?, state_group = ?, priority = ?, start_date = ?, "
       "due_date = ?, estimate = ?, parent_id = ?, position = ?, completed_at = ?, archived_at = ?, deleted_at = ?, "
-      "version = ?, updated_at = ? WHERE id = ?",
+      "version = ?, updated_at = ?, recurrence = ?, next_occurrence_id = ? WHERE id = ?",
       {t.title, t.description, t.state_id, t.state_group, t.priority, t.start_date, t.due_date, t.estimate,
-       t.parent_id, t.position, t.completed_at, t.archived_at, t.deleted_at, t.version, t.updated_at, t.id});
+       t.parent_id, t.position, t.completed_at, t.archived_at, t.deleted_at, t.version, t.updated_at, t.recurrence,
+       t.next_occurrence_id, t.id});
 }
 
 std::optional<Task> find_task(sql::Connection& c, std::string_view id) {
@@ -146,22 +150,31 @@ void load_links(sql::Connection& c, std::vector<Task>& tasks) {
     t.label_ids.clear();
   }
   const std::string in = "(" + placeholders(params.size()) + ")";
-  auto a = c.query("SELECT task_id, user_id FROM task_assignees WHERE task_id IN " + in + " ORDER BY task_id, user_id",
-                   params);
-  for (std::size_t i = 0; i < a.size(); ++i) by_id[a[i].str(0)]->assignee_ids.push_back(a[i].str(1));
-  auto l = c.query("SELECT task_id, label_id FROM task_labels WHERE task_id IN " + in + " ORDER BY task_id, label_id",
-                   params);
-  for (std::size_t i = 0; i < l.size(); ++i) by_id[l[i].str(0)]->label_ids.push_back(l[i].str(1));
-  auto v = c.query(
-      "SELECT v.task_id, v.field_id, f.type, v.value_text, v.value_number FROM task_custom_values v "
-      "JOIN custom_fields f ON f.id = v.field_id WHERE v.task_id IN " + in +
-          " ORDER BY v.task_id, v.field_id, v.value_text",
-      params);
+  // One statement for the three link tables (one round trip on PostgreSQL instead of three).
+  std::vector<sql::Param> all;
+  all.reserve(params.size() * 3);
+  for (int k = 0; k < 3; ++k) all.insert(all.end(), params.begin(), params.end());
+  auto rows = c.query(
+      "SELECT 'a', task_id, user_id, NULL, NULL, CAST(NULL AS DOUBLE PRECISION) FROM task_assignees WHERE task_id IN " + in +
+          " UNION ALL SELECT 'l', task_id, label_id, NULL, NULL, CAST(NULL AS DOUBLE PRECISION) FROM task_labels WHERE task_id IN " + in +
+          " UNION ALL SELECT 'c', v.task_id, v.field_id, f.type, v.value_text, v.value_number "
+          "FROM task_custom_values v JOIN custom_fields f ON f.id = v.field_id WHERE v.task_id IN " + in +
+          " ORDER BY 1, 2, 3, 5",
+      all);
   for (auto& t : tasks) t.custom_values.clear();
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    std::optional<double> number;
-    if (!v[i].is_null(4)) number = v[i].f64(4);
-    by_id[v[i].str(0)]->custom_values.push_back(CustomValue{v[i].str(1), v[i].str(2), v[i].str(3), number});
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    Task& t = *by_id[r.str(1)];
+    const std::string kind = r.str(0);
+    if (kind == "a") {
+      t.assignee_ids.push_back(r.str(2));
+    } else if (kind == "l") {
+      t.label_ids.push_back(r.str(2));
+    } else {
+      std::optional<double> number;
+      if (!r.is_null(5)) number = r.f64(5);
+      t.custom_values.push_back(CustomValue{r.str(2), r.str(3), r.str(4), number});
+    }
   }
 }
 
@@ -229,7 +242,19 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
     sql::Dialect dialect) {
   std::vector<sql::Param> p;
   const bool ranked = q.sort == SortField::relevance && q.text;
-  std::string s = std::string("SELECT ") + kTaskCols + (ranked ? ", s.rank" : "") + " FROM tasks ";
+  std::string s = std::string("SELECT ") + kTaskCols + (ranked ? ", s.rank" : "") + " FROM ";
+  // "My tasks" starts from the caller's assignments (index on task_assignees (user_id, task_id))
+  // and looks each task up by key: over every project the caller sees, filtering tasks by
+  // project first would read most of the table.
+  // On PostgreSQL the lookup is a LATERAL subquery fenced with OFFSET 0: on small tables the
+  // planner would otherwise prefer a hash join over a sequential scan of tasks, which is cheap
+  // at 20k rows and ruinous at millions.
+  if (!assigned_to)
+    s += "tasks ";
+  else if (dialect == sql::Dialect::postgres)
+    s += "task_assignees ma CROSS JOIN LATERAL (SELECT * FROM tasks WHERE tasks.id = ma.task_id OFFSET 0) tasks ";
+  else
+    s += "task_assignees ma JOIN tasks ON tasks.id = ma.task_id ";
   if (ranked) {
     if (dialect == sql::Dialect::sqlite) {
       s += "JOIN (SELECT rowid AS r, bm25(task_search, 4.0, 1.0) AS rank FROM task_search WHERE task_search MATCH ?) s "
@@ -243,6 +268,10 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
     }
   }
   s += "WHERE ";
+  if (assigned_to) {
+    s += "ma.user_id = ? AND ";
+    p.emplace_back(*assigned_to);
+  }
   if (project_ids.size() == 1) {
     s += "project_id = ?";
   } else {
@@ -251,10 +280,6 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
   for (const auto& id : project_ids) p.emplace_back(id);
   s += " AND deleted_at IS NULL";
   s += q.archived ? " AND archived_at IS NOT NULL" : " AND archived_at IS NULL";
-  if (assigned_to) {
-    s += " AND id IN (SELECT task_id FROM task_assignees WHERE user_id = ?)";
-    p.emplace_back(*assigned_to);
-  }
   if (!q.state_ids.empty()) {
     s += " AND state_id IN (" + placeholders(q.state_ids.size()) + ")";
     for (const auto& v : q.state_ids) p.emplace_back(v);
@@ -315,7 +340,7 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
   }
   if (q.text && !ranked) {
     if (dialect == sql::Dialect::sqlite) {
-      s += " AND rowid IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)";
+      s += " AND tasks.rowid IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)";
       p.emplace_back(fts5_query(*q.text));
     } else {
       s += " AND id IN (SELECT task_id FROM task_search WHERE doc @@ plainto_tsquery('simple', ?))";

@@ -1,4 +1,5 @@
 #include "services/tasks/routes.hpp"
+#include "services/tasks/recurrence.hpp"
 
 #include <boost/json.hpp>
 
@@ -60,6 +61,14 @@ std::optional<std::string> read_description(ObjectReader& r) {
   auto d = r.optional_string("description", 0, kMaxDescriptionBytes);
   if (d && d->size() > kMaxDescriptionBytes) r.add_error("description", "must be at most 65536 bytes");
   return d;
+}
+
+// "recurrence": a rule object (recurrence.hpp) or null; absent -> no change.
+Nullable<std::string> read_recurrence(const json::object& body) {
+  const json::value* v = body.if_contains("recurrence");
+  if (!v) return std::nullopt;
+  if (v->is_null()) return std::optional<std::string>();
+  return std::optional<std::string>(recurrence_json(parse_recurrence(json::serialize(*v), "recurrence")));
 }
 
 std::optional<int> read_priority(ObjectReader& r) {
@@ -378,6 +387,8 @@ json::object task_to_json(const Task& t) {
   o["completed_at"] = time_or_null(t.completed_at);
   o["archived_at"] = time_or_null(t.archived_at);
   o["deleted_at"] = time_or_null(t.deleted_at);
+  o["recurrence"] = t.recurrence ? json::parse(*t.recurrence) : json::value(nullptr);
+  o["next_occurrence_id"] = str_or_null(t.next_occurrence_id);
   o["created_by"] = t.created_by;
   o["version"] = t.version;
   o["created_at"] = format_rfc3339_ms(t.created_at);
@@ -408,8 +419,9 @@ void register_routes(http::Router& router, TasksService& svc) {
       [&svc](http::Request& req) {
         auto body = parse_json_object(req.body);
         ObjectReader r(body, {"title", "description", "state_id", "priority", "assignee_ids", "label_ids",
-                              "start_date", "due_date", "estimate", "parent_id"});
+                              "start_date", "due_date", "estimate", "parent_id", "recurrence"});
         CreateTaskInput in;
+        if (auto rec = read_recurrence(body)) in.recurrence = *rec;
         in.title = r.required_string("title", 1, 500);
         in.description = read_description(r);
         in.state_id = read_id(r, "state_id");
@@ -567,8 +579,9 @@ void register_routes(http::Router& router, TasksService& svc) {
         auto body = parse_json_object(req.body);
         ObjectReader r(body, {"title", "description", "state_id", "priority", "assignee_ids", "label_ids",
                               "start_date", "due_date", "estimate", "parent_id", "after_id", "before_id",
-                              "custom_fields"});
+                              "custom_fields", "recurrence"});
         UpdateTaskInput in;
+        in.recurrence = read_recurrence(body);
         if (r.is_null("title")) r.add_error("title", "must not be null");
         in.title = r.optional_string("title", 1, 500);
         if (r.is_null("description"))

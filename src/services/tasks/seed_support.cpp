@@ -75,6 +75,9 @@ void seed_tasks(sql::Database& db, const SeedProjectRef& project, int64_t tasks,
   BatchInsert cm("task_comments", {"id", "task_id", "author_id", "body", "version", "created_at", "updated_at"});
   BatchInsert ac("task_activity",
                  {"id", "task_id", "actor_id", "kind", "field", "old_value", "new_value", "created_at"});
+  BatchInsert rl("task_relations", {"id", "kind", "source_id", "target_id", "created_by", "created_at"});
+  BatchInsert rc("task_reactions", {"target_kind", "target_id", "user_id", "emoji", "created_at"});
+  static const char* const kEmoji[] = {"thumbs_up", "heart", "tada", "eyes", "rocket"};
   std::vector<std::tuple<std::string, std::string, std::string>> search;  // (id, title, body)
 
   int64_t number = 0;
@@ -152,6 +155,23 @@ void seed_tasks(sql::Database& db, const SeedProjectRef& project, int64_t tasks,
         ac.add({new_uuid_v7(), id, creator, "updated", "priority", "2", std::to_string(priority), created + 60'000});
         rows++;
       }
+      // Relations: 5% of tasks relate to a recent earlier task (one row per pair; both sides
+      // see it); reactions: 0-2 distinct emoji on 20% of tasks, from distinct members.
+      if (!ids.empty() && rng() % 20 == 0) {
+        static const char* const kKinds[] = {"blocks", "relates_to", "duplicate_of"};
+        const std::string& other = ids[ids.size() - 1 - rng() % std::min<std::size_t>(ids.size(), 500)];
+        rl.add({new_uuid_v7(), kKinds[rng() % 3], id, other, creator, updated});
+        counts.relations++;
+        rows++;
+      }
+      if (rng() % 5 == 0) {
+        const std::size_t ne = 1 + rng() % 2, first_emoji = rng() % 5;
+        for (std::size_t k = 0; k < ne; ++k) {
+          rc.add({"task", id, members[(k + rng()) % members.size()], kEmoji[(first_emoji + k) % 5], updated});
+          counts.reactions++;
+          rows++;
+        }
+      }
       // Comments: 0..2C.
       std::string body = desc;
       int nc = comments_per_task > 0 ? static_cast<int>(rng() % (2 * comments_per_task + 1)) : 0;
@@ -176,6 +196,8 @@ void seed_tasks(sql::Database& db, const SeedProjectRef& project, int64_t tasks,
       wt.flush(c);
       cm.flush(c);
       ac.flush(c);
+      rl.flush(c);
+      rc.flush(c);
       if (pg) {
         // doc is computed from (title, body): insert through a SELECT over VALUES.
         std::string s = "INSERT INTO task_search (task_id, doc) SELECT v.id, setweight(to_tsvector('simple', v.t), "

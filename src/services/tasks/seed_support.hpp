@@ -1,6 +1,6 @@
 #pragma once
 // Sample data for `taskhub seed` (tasks side): tasks of one project with assignees, labels,
-// watchers, subtasks, comments, activity and the full-text rows, inserted in batches straight
+// watchers, subtasks, relations, reactions, comments, activity and the full-text rows, inserted in batches straight
 // against the tasks tables (migrations/*/004_tasks.sql). Numbers are 1..n per project and the
 // project's counter is set to n, so the next task created through the API gets n + 1.
 #include <cstdint>
@@ -22,8 +22,8 @@ struct SeedProjectRef {
 
 struct SeedTaskCounts {
   int64_t tasks = 0, subtasks = 0, assignees = 0, labels = 0, watchers = 0, comments = 0, activity = 0;
-  int64_t overdue = 0;
-  int64_t rows() const { return tasks + assignees + labels + watchers + comments + activity; }
+  int64_t overdue = 0, relations = 0, reactions = 0;
+  int64_t rows() const { return tasks + assignees + labels + watchers + comments + activity + relations + reactions; }
 };
 
 // Inserts `tasks` tasks into the project with about comments_per_task comments each (0 to 2x),

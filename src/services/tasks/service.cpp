@@ -1,4 +1,5 @@
 #include "services/tasks/service.hpp"
+#include "services/tasks/recurrence.hpp"
 
 #include <boost/json.hpp>
 
@@ -13,6 +14,7 @@
 #include "core/json_input.hpp"
 #include "core/pagination.hpp"
 #include "core/time.hpp"
+#include "services/tasks/events.hpp"
 #include "services/tasks/repository.hpp"
 
 namespace taskhub::tasks {
@@ -22,6 +24,20 @@ namespace json = boost::json;
 namespace {
 
 constexpr double kPositionStep = 1024.0;
+
+// Notifications ("comment on / state change of a task I watch") need the watchers at the time
+// of the change; not every watcher comes from a watcher.added event (creators and assignees
+// are added implicitly), so the event carries them: payload.watcher_ids.
+events::Event with_watchers(sql::Connection& c, events::Event e) {
+  boost::system::error_code ec;
+  json::value p = json::parse(e.payload, ec);
+  if (ec || !p.is_object()) return e;
+  json::array ids;
+  for (const auto& w : repo::list_watchers(c, e.task_id)) ids.push_back(json::value(w.user_id));
+  p.as_object()["watcher_ids"] = std::move(ids);
+  e.payload = json::serialize(p);
+  return e;
+}
 
 const char* group_name(projects::StateGroup g) {
   switch (g) {
@@ -242,6 +258,10 @@ Task apply_update(sql::Connection& c, const std::string& user, int64_t now, cons
   }
   if (t.start_date && t.due_date && *t.start_date > *t.due_date)
     throw bad_field("due_date", "must not be before start_date");
+  if (in.recurrence && *in.recurrence != t.recurrence) {
+    ch.add(t, user, now, "recurrence", t.recurrence, *in.recurrence);
+    t.recurrence = *in.recurrence;
+  }
   if (in.estimate && *in.estimate != t.estimate) {
     ch.add(t, user, now, "estimate", opt_text(t.estimate), opt_text(*in.estimate));
     t.estimate = *in.estimate;
@@ -401,10 +421,14 @@ projects::ProjectAccess TasksService::writable(const std::string& user, const st
 std::pair<Task, projects::ProjectAccess> TasksService::visible_task(const std::string& user,
                                                                     const std::string& task_id, bool allow_deleted) {
   if (!is_uuid(task_id)) throw not_found("The task does not exist.");
-  auto t = db_.read_value([&](sql::Connection& c) { return repo::find_task(c, task_id); });
-  if (!t) throw not_found("The task does not exist.");
-  auto acc = projects_.project_access(user, t->project_id);
-  if (!acc) throw not_found("The task does not exist.");
+  std::optional<Task> t;
+  std::optional<projects::ProjectAccess> acc;
+  // One read unit: the in-process projects client joins it (same connection and snapshot).
+  db_.read([&](sql::Connection& c) {
+    t = repo::find_task(c, task_id);
+    if (t) acc = projects_.project_access(user, t->project_id);
+  });
+  if (!t || !acc) throw not_found("The task does not exist.");
   if (t->deleted_at && !allow_deleted) throw not_found("The task does not exist.");
   t->key = acc->key;
   return {std::move(*t), std::move(*acc)};
@@ -569,6 +593,8 @@ CustomField TasksService::create_field(const std::string& user, const std::strin
       if (repo::count_fields(c, project_id) >= static_cast<int64_t>(kMaxCustomFields))
         throw conflict("too-many-custom-fields", "A project has at most 50 custom fields.");
       repo::insert_field(c, f);
+      emit(c, project_event("custom_field.created", user, acc.workspace_id, project_id, "custom_field", f.id,
+                            custom_field_event_json(f)));
     });
   } catch (const sql::UniqueViolation&) {
     throw conflict("custom-field-name-taken", "The project already has a custom field with this name.",
@@ -622,6 +648,8 @@ CustomField TasksService::update_field(const std::string& user, const std::strin
         f->version += 1;
         f->updated_at = now;
         repo::update_field(c, *f);
+        emit(c, project_event("custom_field.updated", user, acc.workspace_id, project_id, "custom_field", f->id,
+                              custom_field_event_json(*f)));
       }
       out = std::move(*f);
     });
@@ -634,31 +662,38 @@ CustomField TasksService::update_field(const std::string& user, const std::strin
 
 void TasksService::delete_field(const std::string& user, const std::string& project_id, const std::string& field_id,
                                 const IfMatch& if_match) {
-  admin_field(user, project_id, field_id);
+  auto [f0, acc] = admin_field(user, project_id, field_id);
   db_.write([&](sql::Connection& c) {
     auto f = repo::find_field_for_update(c, field_id, db_.dialect());
     if (!f || f->project_id != project_id) throw not_found("The custom field does not exist.");
     require_match(if_match, f->version);
     repo::delete_field(c, f->id);
+    emit(c, project_event("custom_field.deleted", user, acc.workspace_id, project_id, "custom_field", f->id,
+                          custom_field_event_json(*f)));
   });
 }
 
 // ---------------------------------------------------------------- tasks
 
 Task TasksService::create_task(const std::string& user, const std::string& project_id, const CreateTaskInput& in) {
-  auto acc = writable(user, project_id);
+  std::optional<projects::ProjectAccess> acc_found;
   std::optional<projects::StateInfo> state;
-  if (in.state_id) {
-    if (is_uuid(*in.state_id)) state = projects_.state(project_id, *in.state_id);
-    if (!state || state->project_id != project_id) throw bad_field("state_id", "must be a state of this project");
-  } else {
-    state = projects_.default_state(project_id);
-    if (!state) throw conflict("no-state", "The project has no workflow state.");
-  }
   auto assignees = dedup(in.assignee_ids.value_or(std::vector<std::string>{}));
   auto labels = dedup(in.label_ids.value_or(std::vector<std::string>{}));
-  check_assignees(project_id, assignees, "assignee_ids");
-  check_labels(project_id, labels, "label_ids");
+  // The checks share one read unit (the in-process projects client joins it).
+  db_.read([&](sql::Connection&) {
+    acc_found = writable(user, project_id);
+    if (in.state_id) {
+      if (is_uuid(*in.state_id)) state = projects_.state(project_id, *in.state_id);
+      if (!state || state->project_id != project_id) throw bad_field("state_id", "must be a state of this project");
+    } else {
+      state = projects_.default_state(project_id);
+      if (!state) throw conflict("no-state", "The project has no workflow state.");
+    }
+    check_assignees(project_id, assignees, "assignee_ids");
+    check_labels(project_id, labels, "label_ids");
+  });
+  const projects::ProjectAccess& acc = *acc_found;
   if (in.start_date && in.due_date && *in.start_date > *in.due_date)
     throw bad_field("due_date", "must not be before start_date");
 
@@ -680,20 +715,65 @@ Task TasksService::create_task(const std::string& user, const std::string& proje
   if (state->group == projects::StateGroup::completed) t.completed_at = t.created_at;
   t.assignee_ids = assignees;
   t.label_ids = labels;
+  t.recurrence = in.recurrence;
 
   db_.write([&](sql::Connection& c) {
     if (t.parent_id) check_parent(c, project_id, *t.parent_id, "");
-    t.number = repo::next_number(c, project_id);
-    t.position = repo::last_position(c, project_id, t.state_id).value_or(0.0) + kPositionStep;
-    repo::insert_task(c, t);
-    repo::set_assignees(c, t.id, assignees);
-    repo::set_labels(c, t.id, labels);
-    repo::add_watcher(c, t.id, user, t.created_at);
-    for (const auto& a : assignees) repo::add_watcher(c, t.id, a, t.created_at);
-    record(c, t.id, user, t.created_at, "created");
-    repo::reindex_search(c, db_.dialect(), t.id);
+    insert_new_task(c, user, acc.workspace_id, t);
   });
   return t;
+}
+
+void TasksService::insert_new_task(sql::Connection& c, const std::string& actor, const std::string& workspace_id,
+                                   Task& t) {
+  t.number = repo::next_number(c, t.project_id);
+  t.position = repo::last_position(c, t.project_id, t.state_id).value_or(0.0) + kPositionStep;
+  repo::insert_task(c, t);
+  if (!t.assignee_ids.empty()) repo::set_assignees(c, t.id, t.assignee_ids);
+  if (!t.label_ids.empty()) repo::set_labels(c, t.id, t.label_ids);
+  repo::add_watcher(c, t.id, t.created_by, t.created_at);
+  for (const auto& a : t.assignee_ids) repo::add_watcher(c, t.id, a, t.created_at);
+  record(c, t.id, actor, t.created_at, "created");
+  repo::reindex_search(c, db_.dialect(), t.id);
+  emit(c, task_event("task.created", actor, workspace_id, t, "task", t.id,
+                     json::serialize(json::object{{"task", json::parse(task_event_json(t))}})));
+}
+
+void TasksService::spawn_next_occurrence(sql::Connection& c, const std::string& actor,
+                                         const std::string& workspace_id, const Task& before, Task& t, int64_t now) {
+  if (!t.recurrence || t.next_occurrence_id || !t.completed_at || before.completed_at) return;
+  const Recurrence rule = parse_recurrence(*t.recurrence, "recurrence");
+  auto state = projects_.default_state(t.project_id);
+  if (!state) return;  // a project without open states: nothing to repeat into
+  Task n;
+  n.id = new_uuid_v7();
+  n.project_id = t.project_id;
+  n.key = t.key;
+  n.title = t.title;
+  n.description = t.description;
+  n.state_id = state->id;
+  n.state_group = group_name(state->group);
+  n.priority = t.priority;
+  n.estimate = t.estimate;
+  n.parent_id = t.parent_id;
+  n.recurrence = t.recurrence;
+  n.created_by = t.created_by;
+  n.created_at = n.updated_at = now;
+  n.assignee_ids = t.assignee_ids;
+  n.label_ids = t.label_ids;
+  // The due date (else the start date, else today) moves to the rule's next date; the other
+  // date keeps its distance to it.
+  const std::string today = format_rfc3339_ms(now).substr(0, 10);
+  const std::string anchor = t.due_date.value_or(t.start_date.value_or(today));
+  const std::string next = next_occurrence(rule, anchor);
+  const int shift = days_between(anchor, next);
+  if (t.due_date) n.due_date = add_days(*t.due_date, shift);
+  if (t.start_date) n.start_date = add_days(*t.start_date, shift);
+  if (!t.due_date && !t.start_date) n.due_date = next;
+  insert_new_task(c, actor, workspace_id, n);
+  t.next_occurrence_id = n.id;
+  repo::update_task(c, t);
+  record(c, t.id, actor, now, "recurred", "next_occurrence_id", std::nullopt, n.id);
 }
 
 Task TasksService::get_task(const std::string& user, const std::string& task_id) {
@@ -755,7 +835,10 @@ Task TasksService::update_task(const std::string& user, const std::string& task_
       }
     }
     out = apply_update(c, user, now, &*cur, in, state, assignees, labels, &custom);
+    out.key = acc.key;
+    spawn_next_occurrence(c, user, acc.workspace_id, *cur, out, now);
     if (out.title != cur->title || out.description != cur->description) repo::reindex_search(c, db_.dialect(), out.id);
+    if (auto e = task_change_event(user, acc.workspace_id, *cur, out)) emit(c, with_watchers(c, std::move(*e)));
   });
   out.key = acc.key;
   return out;
@@ -774,6 +857,8 @@ void TasksService::delete_task(const std::string& user, const std::string& task_
     t->updated_at = now;
     repo::update_task(c, *t);
     record(c, t->id, user, now, "deleted");
+    emit(c, task_event("task.deleted", user, acc.workspace_id, *t, "task", t->id,
+                       json::serialize(json::object{{"task", json::parse(task_event_json(*t))}})));
   });
 }
 
@@ -791,6 +876,8 @@ Task TasksService::restore_task(const std::string& user, const std::string& task
       t->updated_at = now;
       repo::update_task(c, *t);
       record(c, t->id, user, now, "restored");
+      emit(c, task_event("task.restored", user, acc.workspace_id, *t, "task", t->id,
+                         json::serialize(json::object{{"task", json::parse(task_event_json(*t))}})));
     }
     out = std::move(*t);
   });
@@ -817,6 +904,8 @@ Task TasksService::set_archived(const std::string& user, const std::string& task
       t->updated_at = now;
       repo::update_task(c, *t);
       record(c, t->id, user, now, archived ? "archived" : "unarchived");
+      emit(c, task_event(archived ? "task.archived" : "task.unarchived", user, acc.workspace_id, *t, "task", t->id,
+                         json::serialize(json::object{{"task", json::parse(task_event_json(*t))}})));
     }
     out = std::move(*t);
   });
@@ -890,6 +979,8 @@ Comment TasksService::add_comment(const std::string& user, const std::string& ta
     repo::set_mentions(c, cm.id, mentions, cm.created_at);
     record(c, task_id, user, cm.created_at, "comment_added", "comment", std::nullopt, cm.id);
     repo::reindex_search(c, db_.dialect(), task_id);
+    emit(c, with_watchers(c, task_event("comment.created", user, acc.workspace_id, *cur, "comment", cm.id,
+                                        comment_event_json(cm))));
   });
   return cm;
 }
@@ -950,6 +1041,7 @@ Comment TasksService::update_comment(const std::string& user, const std::string&
       cm->mention_ids = mentions;
       record(c, cm->task_id, user, now, "comment_edited", "comment", std::nullopt, cm->id);
       repo::reindex_search(c, db_.dialect(), cm->task_id);
+      emit(c, task_event("comment.updated", user, acc.workspace_id, t, "comment", cm->id, comment_event_json(*cm)));
     }
     out = std::move(*cm);
   });
@@ -970,6 +1062,8 @@ void TasksService::delete_comment(const std::string& user, const std::string& co
     repo::delete_comment(c, cm->id);
     record(c, cm->task_id, user, now, "comment_deleted", "comment", cm->id, std::nullopt);
     repo::reindex_search(c, db_.dialect(), cm->task_id);
+    emit(c, task_event("comment.deleted", user, acc.workspace_id, t, "comment", cm->id,
+                       json::serialize(json::object{{"id", cm->id}, {"task_id", cm->task_id}})));
   });
 }
 
@@ -1021,6 +1115,7 @@ Relation TasksService::add_relation(const std::string& user, const std::string& 
     record(c, task_id, user, r.created_at, "relation_added", kind, std::nullopt, other_id);
     record(c, other_id, user, r.created_at, "relation_added", relation_seen_from(r, other_id).kind, std::nullopt,
            task_id);
+    emit(c, task_event("relation.added", user, acc.workspace_id, t, "relation", r.id, relation_event_json(r)));
   });
   return relation_seen_from(r, task_id);
 }
@@ -1046,6 +1141,7 @@ void TasksService::remove_relation(const std::string& user, const std::string& t
     auto theirs = relation_seen_from(*r, mine.target_id);
     record(c, task_id, user, now, "relation_removed", mine.kind, mine.target_id, std::nullopt);
     record(c, mine.target_id, user, now, "relation_removed", theirs.kind, task_id, std::nullopt);
+    emit(c, task_event("relation.removed", user, acc.workspace_id, t, "relation", r->id, relation_event_json(*r)));
   });
 }
 
@@ -1068,10 +1164,21 @@ void TasksService::react(const std::string& user, bool on_comment, const std::st
   require_write(acc);
   const int64_t now = clock_.now_ms();
   db_.write([&](sql::Connection& c) {
+    // Reacting twice (or removing a missing reaction) changes nothing and emits nothing.
+    bool had = false;
+    for (const auto& r : repo::list_reactions(c, target_id))
+      if (r.emoji == emoji) had = std::find(r.user_ids.begin(), r.user_ids.end(), user) != r.user_ids.end();
     if (on)
       repo::add_reaction(c, on_comment ? "comment" : "task", target_id, user, emoji, now);
     else
       repo::remove_reaction(c, target_id, user, emoji);
+    if (had != on)
+      emit(c, task_event(on ? "reaction.added" : "reaction.removed", user, acc.workspace_id, t, "reaction",
+                         target_id + ":" + user + ":" + emoji,
+                         json::serialize(json::object{{"target_type", on_comment ? "comment" : "task"},
+                                                      {"target_id", target_id},
+                                                      {"emoji", emoji},
+                                                      {"user_id", user}})));
   });
 }
 
@@ -1157,13 +1264,21 @@ std::vector<Watcher> TasksService::list_watchers(const std::string& user, const 
 }
 
 void TasksService::watch(const std::string& user, const std::string& task_id, bool on) {
-  visible_task(user, task_id);
+  auto [t, acc] = visible_task(user, task_id);
   const int64_t now = clock_.now_ms();
   db_.write([&](sql::Connection& c) {
+    bool had = false;
+    for (const auto& w : repo::list_watchers(c, task_id)) had = had || w.user_id == user;
     if (on)
       repo::add_watcher(c, task_id, user, now);
     else
       repo::remove_watcher(c, task_id, user);
+    if (had != on) {
+      auto e = task_event(on ? "watcher.added" : "watcher.removed", user, acc.workspace_id, t, "watcher", user,
+                          json::serialize(json::object{{"user_id", user}}));
+      e.user_id = user;
+      emit(c, std::move(e));
+    }
   });
 }
 
@@ -1201,6 +1316,8 @@ std::vector<Task> TasksService::bulk_update(const std::string& user, const std::
       if (!cur || cur->deleted_at || cur->project_id != project_id)
         throw bad_field("task_ids[" + std::to_string(i) + "]", "must be distinct tasks of this project");
       Task t = apply_update(c, user, now, &*cur, patch, state, assignees, labels);
+      t.key = acc.key;
+      spawn_next_occurrence(c, user, acc.workspace_id, *cur, t, now);
       if (in.archived && t.archived_at.has_value() != *in.archived) {
         if (*in.archived)
           t.archived_at = now;
@@ -1211,6 +1328,7 @@ std::vector<Task> TasksService::bulk_update(const std::string& user, const std::
         repo::update_task(c, t);
         record(c, t.id, user, now, *in.archived ? "archived" : "unarchived");
       }
+      if (auto e = task_change_event(user, acc.workspace_id, *cur, t)) emit(c, with_watchers(c, std::move(*e)));
       t.key = acc.key;
       out.push_back(std::move(t));
     }

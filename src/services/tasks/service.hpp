@@ -11,6 +11,7 @@
 
 #include "core/etag.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_bus.hpp"
 #include "ports/sql.hpp"
 #include "services/projects/client.hpp"
 #include "services/tasks/model.hpp"
@@ -72,6 +73,7 @@ struct CreateTaskInput {
   std::optional<std::string> due_date;
   std::optional<int64_t> estimate;
   std::optional<std::string> parent_id;
+  std::optional<std::string> recurrence;  // canonical JSON (parse_recurrence)
 };
 
 struct UpdateTaskInput {
@@ -85,6 +87,7 @@ struct UpdateTaskInput {
   Nullable<std::string> due_date;
   Nullable<int64_t> estimate;
   Nullable<std::string> parent_id;
+  Nullable<std::string> recurrence;  // canonical JSON; null stops the repetition
   std::vector<CustomValueInput> custom_fields;  // null clears a field's value
   // Manual ordering within the (new) state: place right after / right before that task.
   std::optional<std::string> after_id;
@@ -147,8 +150,9 @@ Relation relation_seen_from(const Relation& r, const std::string& task_id);
 
 class TasksService {
  public:
-  TasksService(sql::Database& db, projects::Client& projects, Clock& clock)
-      : db_(db), projects_(projects), clock_(clock) {}
+  // Every change appends a domain event to `outbox` in its own transaction (none when null).
+  TasksService(sql::Database& db, projects::Client& projects, Clock& clock, events::Outbox* outbox = nullptr)
+      : db_(db), projects_(projects), clock_(clock), outbox_(outbox) {}
 
   Task create_task(const std::string& user, const std::string& project_id, const CreateTaskInput& in);
   Task get_task(const std::string& user, const std::string& task_id);
@@ -242,9 +246,22 @@ class TasksService {
                        const std::vector<projects::ProjectAccess>& access, const TaskQuery& q,
                        const std::optional<std::string>& assigned_to);
 
+  // Inserts a new task t (id, dates, state, links filled; number and position assigned here)
+  // with its watchers, activity, search row and task.created event, in the caller's write.
+  void insert_new_task(sql::Connection& c, const std::string& actor, const std::string& workspace_id, Task& t);
+  // Completing a recurring task: creates its next occurrence (once: next_occurrence_id) in the
+  // same transaction and records it on t (already stored by the caller; stored again here).
+  void spawn_next_occurrence(sql::Connection& c, const std::string& actor, const std::string& workspace_id,
+                             const Task& before, Task& t, int64_t now);
+
+  void emit(sql::Connection& c, events::Event e) {
+    if (outbox_) outbox_->append(c, std::move(e));
+  }
+
   sql::Database& db_;
   projects::Client& projects_;
   Clock& clock_;
+  events::Outbox* outbox_;
 };
 
 }  // namespace taskhub::tasks

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/ids.hpp"
 #include "ports/migrations.hpp"
+#include "services/events/outbox.hpp"
 #include "services/tasks/fake_projects_client.hpp"
 #include "services/tasks/repository.hpp"
 
@@ -49,7 +50,8 @@ class TasksServiceTest : public sql::testing::SqlBackendTest {
     SqlBackendTest::SetUp();
     if (IsSkipped()) return;
     sql::migrate(db());
-    svc_ = std::make_unique<TasksService>(db(), fake_, clock_);
+    outbox_ = std::make_unique<events::SqlOutbox>(db(), clock_);
+    svc_ = std::make_unique<TasksService>(db(), fake_, clock_, outbox_.get());
     alice_ = new_uuid_v7();
     bob_ = new_uuid_v7();
     eve_ = new_uuid_v7();
@@ -72,6 +74,7 @@ class TasksServiceTest : public sql::testing::SqlBackendTest {
 
   testing::FakeProjectsClient fake_;
   ManualClock clock_;
+  std::unique_ptr<events::SqlOutbox> outbox_;
   std::unique_ptr<TasksService> svc_;
   std::string alice_, bob_, eve_, viewer_, web_, api_;
 };
