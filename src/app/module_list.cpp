@@ -8,9 +8,11 @@
 #include "services/events/module.hpp"
 #include "services/idempotency/module.hpp"
 #include "services/jobs/module.hpp"
+#include "services/notifications/module.hpp"
 #include "services/projects/module.hpp"
 #include "services/realtime/module.hpp"
 #include "services/tasks/module.hpp"
+#include "services/webhooks/module.hpp"
 
 namespace taskhub {
 
@@ -41,6 +43,12 @@ const std::vector<ModuleDef>& module_definitions() {
        jobs::make_jobs_module},
       {"worker", {"jobs"}, "runs background jobs: retries with backoff, dead letters, periodic (cron) jobs",
        jobs::make_worker_module},
+      {"notifications", {"database", "mailer", "auth", "projects", "events", "jobs"},
+       "in-app notifications, preferences, batched e-mail (sent by the worker), due dates, daily digest",
+       notifications::make_module},
+      {"webhooks", {"database", "auth", "projects", "events", "jobs", "mailer"},
+       "per-project webhooks: outbox consumer, signed deliveries by the worker, SSRF checks, delivery log",
+       webhooks::make_module},
   };
   return defs;
 }
