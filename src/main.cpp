@@ -113,12 +113,19 @@ void setup_logging(const Config& cfg) {
 
 int cmd_services() {
   auto order = resolve_modules(module_definitions(), "all");
-  std::printf("%-12s %-22s %s\n", "MODULE", "DEPENDS ON", "DESCRIPTION");
+  std::vector<std::string> deps;
+  int name_w = 6, deps_w = 10;  // widths of "MODULE" and "DEPENDS ON"
   for (const ModuleDef* d : order) {
-    std::string deps;
-    for (const auto& x : d->deps) deps += (deps.empty() ? "" : ",") + x;
-    std::printf("%-12s %-22s %s\n", d->name.c_str(), deps.empty() ? "-" : deps.c_str(), d->description.c_str());
+    std::string list;
+    for (const auto& x : d->deps) list += (list.empty() ? "" : ",") + x;
+    deps.push_back(list.empty() ? "-" : list);
+    name_w = std::max(name_w, static_cast<int>(d->name.size()));
+    deps_w = std::max(deps_w, static_cast<int>(deps.back().size()));
   }
+  std::printf("%-*s  %-*s  %s\n", name_w, "MODULE", deps_w, "DEPENDS ON", "DESCRIPTION");
+  for (std::size_t i = 0; i < order.size(); ++i)
+    std::printf("%-*s  %-*s  %s\n", name_w, order[i]->name.c_str(), deps_w, deps[i].c_str(),
+                order[i]->description.c_str());
   std::printf("\n`taskhub serve --services all` runs every module above.\n");
   return 0;
 }
