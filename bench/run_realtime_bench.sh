@@ -11,7 +11,10 @@
 #      arrival at each subscriber) (aim p99 < 20 ms), fan-out rate (subscribers / time until the
 #      last one got the event, median over events) and delivered messages/s over the run
 #   3. POST /tasks throughput (wrk -t1 -c8, BENCH_DURATION s) with 0 and with SUBS connected
-#      subscribers, and the ratio; the same for the baseline's POST /publish
+#      subscribers, and the ratio; the same for the baseline's POST /publish. The subscribers
+#      read as fast as one client thread can on the same machine: taskhub closes those that fall
+#      WS_SEND_QUEUE_MAX behind (4008, counted as "closed"); the baseline drops messages for them
+#      (queue of 1024 per client). "received" counts the task.created messages they got.
 #
 # Usage: bench/run_realtime_bench.sh [build-dir]   (default: build)
 # Env:   IDLE (default 10000), SUBS (1000), EVENTS (50), GAP_MS (50), BENCH_DURATION (10)
@@ -147,26 +150,28 @@ wrk.body = '{"id":"01936f0e-8b7a-7cc3-9d2e-5f4b3a2c1d0e","type":"task.created","
 LUA
 TASKS_URL="$API/projects/$PROJECT/tasks"
 PUB_URL="http://127.0.0.1:$BASE_PORT/publish"
-run_wrk() {  # $1 script, $2 url -> "rps non2xx"
+run_wrk() {  # $1 script, $2 url -> "rps requests non2xx"
   local out; out=$(wrk -t1 -c8 -d"${DUR}s" -s "$1" "$2")
-  echo "$(echo "$out" | rps) $(echo "$out" | awk '/Non-2xx/ {print $NF}')"
+  echo "$(echo "$out" | rps) $(echo "$out" | awk '/requests in/ {print $1}') $(echo "$out" | awk '/Non-2xx/ {print $NF}')"
 }
 wrk -t1 -c8 -d2s -s "$TMP/create.lua" "$TASKS_URL" >/dev/null
-read -r T_RPS0 T_NON0 <<<"$(run_wrk "$TMP/create.lua" "$TASKS_URL")"
-T_RPS1=0; T_NON1=""; T_HOLD="n/a"
+read -r T_RPS0 T_N0 T_NON0 <<<"$(run_wrk "$TMP/create.lua" "$TASKS_URL")"
+T_RPS1=0; T_N1=0; T_NON1=""; T_HOLD="n/a"; T_CLOSE=""
 if hold_start taskhub "$PORT" "$SUBS"; then
-  read -r T_RPS1 T_NON1 <<<"$(run_wrk "$TMP/create.lua" "$TASKS_URL")"
-  hold_stop; T_HOLD=$(cat "$TMP/hold.out" | tail -1)
+  read -r T_RPS1 T_N1 T_NON1 <<<"$(run_wrk "$TMP/create.lua" "$TASKS_URL")"
+  sleep 3; hold_stop; T_HOLD="$(tail -1 "$TMP/hold.out") of ~$((T_N1 * SUBS)) published to them, 3 s after the end"
+  T_CLOSE=$(grep -m1 'connection closed' "$TMP/hold.err" || true)
 fi
 wrk -t1 -c8 -d2s -s "$TMP/publish.lua" "$PUB_URL" >/dev/null
-read -r B_RPS0 B_NON0 <<<"$(run_wrk "$TMP/publish.lua" "$PUB_URL")"
-B_RPS1=0; B_NON1=""; B_HOLD="n/a"
+read -r B_RPS0 B_N0 B_NON0 <<<"$(run_wrk "$TMP/publish.lua" "$PUB_URL")"
+B_RPS1=0; B_N1=0; B_NON1=""; B_HOLD="n/a"
 if hold_start baseline "$BASE_PORT" "$SUBS"; then
-  read -r B_RPS1 B_NON1 <<<"$(run_wrk "$TMP/publish.lua" "$PUB_URL")"
-  hold_stop; B_HOLD=$(cat "$TMP/hold.out" | tail -1)
+  read -r B_RPS1 B_N1 B_NON1 <<<"$(run_wrk "$TMP/publish.lua" "$PUB_URL")"
+  sleep 3; hold_stop; B_HOLD="$(tail -1 "$TMP/hold.out") of ~$((B_N1 * SUBS)) published to them, 3 s after the end"
 fi
 echo "-- 3. publish throughput with 0 and $SUBS connected subscribers (wrk -t1 -c8, ${DUR}s) --"
 echo "taskhub POST /tasks:     0 subs $T_RPS0 req/s${T_NON0:+ [$T_NON0 non-2xx]}   $SUBS subs $T_RPS1 req/s${T_NON1:+ [$T_NON1 non-2xx]}   ratio $(ratio "$T_RPS1" "$T_RPS0")   (subscribers: $T_HOLD)"
+[ -z "$T_CLOSE" ] || echo "   taskhub closed subscribers during the run (they could not keep up; first: $T_CLOSE)"
 echo "baseline POST /publish:  0 subs $B_RPS0 req/s   $SUBS subs $B_RPS1 req/s   ratio $(ratio "$B_RPS1" "$B_RPS0")   (subscribers: $B_HOLD)"
 echo "   taskhub POST /tasks with $SUBS subscribers vs baseline publish with $SUBS subscribers: ratio $(ratio "$T_RPS1" "$B_RPS1")"
 echo "   load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
