@@ -188,4 +188,14 @@ void ObjectReader::finish() const {
   if (!errors_.empty()) throw validation_error(errors_);
 }
 
+void expect_empty_body(std::string_view body) {
+  for (char c : body)
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+      auto obj = parse_json_object(body);
+      ObjectReader r(obj, {});
+      r.finish();
+      return;
+    }
+}
+
 }  // namespace taskhub

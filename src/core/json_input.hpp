@@ -64,4 +64,9 @@ class ObjectReader {
   std::vector<FieldError> errors_;
 };
 
+// For POST actions that take no input: a blank body is fine, anything else must be a JSON object
+// with no fields (400 like every other DTO, naming the unknown fields). Shared by the jobs and
+// notifications admin actions so both answer stray input alike.
+void expect_empty_body(std::string_view body);
+
 }  // namespace taskhub

@@ -5,8 +5,6 @@
 
 namespace taskhub {
 
-namespace {
-// Days from 1970-01-01 to y-m-d (proleptic Gregorian), Howard Hinnant's algorithm.
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -16,6 +14,7 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+namespace {
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;
   int v = 0;

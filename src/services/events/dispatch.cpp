@@ -9,22 +9,23 @@ namespace taskhub::events {
 
 namespace json = boost::json;
 
-std::string event_to_json(const Event& e) {
-  json::object o{{"id", e.id},
-                 {"seq", e.seq},
-                 {"type", e.type},
-                 {"time_ms", e.time_ms},
-                 {"actor_id", e.actor_id},
-                 {"workspace_id", e.workspace_id},
-                 {"project_id", e.project_id},
-                 {"task_id", e.task_id},
-                 {"user_id", e.user_id},
-                 {"entity_type", e.entity_type},
-                 {"entity_id", e.entity_id},
-                 {"payload", e.payload},
-                 {"schema_version", e.schema_version}};
-  return json::serialize(o);
+json::object event_object(const Event& e, json::value payload) {
+  return json::object{{"id", e.id},
+                      {"seq", e.seq},
+                      {"type", e.type},
+                      {"time_ms", e.time_ms},
+                      {"actor_id", e.actor_id},
+                      {"workspace_id", e.workspace_id},
+                      {"project_id", e.project_id},
+                      {"task_id", e.task_id},
+                      {"user_id", e.user_id},
+                      {"entity_type", e.entity_type},
+                      {"entity_id", e.entity_id},
+                      {"payload", std::move(payload)},
+                      {"schema_version", e.schema_version}};
 }
+
+std::string event_to_json(const Event& e) { return json::serialize(event_object(e, json::value(e.payload))); }
 
 Event event_from_json(std::string_view text) {
   boost::system::error_code ec;

@@ -12,11 +12,18 @@
 #include <unordered_set>
 #include <vector>
 
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
 #include "ports/event_bus.hpp"
 
 namespace taskhub::events {
 
-// One JSON object with every Event field (the Redis stream entry, the admin endpoint).
+// Every Event field as one JSON object, `payload` as the caller renders it: the wire format keeps
+// the stored text as a string, the HTTP replay embeds it parsed. One field list for both, so a
+// new Event field cannot reach one and not the other.
+boost::json::object event_object(const Event& e, boost::json::value payload);
+// One JSON object with every Event field (the Redis stream entry), the payload as a string.
 std::string event_to_json(const Event& e);
 // Throws std::runtime_error on malformed input.
 Event event_from_json(std::string_view text);

@@ -57,19 +57,7 @@ json::value event_json(const Event& e) {
   boost::system::error_code ec;
   json::value payload = json::parse(e.payload, ec);
   if (ec) payload = json::value(e.payload);
-  return json::object{{"id", e.id},
-                      {"seq", e.seq},
-                      {"type", e.type},
-                      {"time_ms", e.time_ms},
-                      {"actor_id", e.actor_id},
-                      {"workspace_id", e.workspace_id},
-                      {"project_id", e.project_id},
-                      {"task_id", e.task_id},
-                      {"user_id", e.user_id},
-                      {"entity_type", e.entity_type},
-                      {"entity_id", e.entity_id},
-                      {"payload", std::move(payload)},
-                      {"schema_version", e.schema_version}};
+  return event_object(e, std::move(payload));
 }
 
 int64_t parse_after(const http::Request& req) {

@@ -9,25 +9,25 @@
 namespace taskhub::events {
 
 Relay::Relay(SqlOutbox& outbox, EventBus& bus, Clock& clock, RelayOptions opt)
-    : outbox_(outbox), bus_(bus), clock_(clock), opt_(opt), holder_(new_uuid_v7()) {}
+    : outbox_(outbox),
+      bus_(bus),
+      clock_(clock),
+      opt_(opt),
+      holder_(new_uuid_v7()),
+      loop_("events: relay", std::chrono::milliseconds(opt_.poll_ms), [this] { return tick(); }) {}
 
 Relay::~Relay() { stop(); }
 
 void Relay::start() {
-  std::lock_guard lk(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  if (loop_.running()) return;  // the fields below belong to the running thread
+  // The first purge comes a sixth of the period after each start, not at once.
+  next_purge_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.purge_every_ms / 6);
+  delay_ = opt_.poll_ms;
+  loop_.start();
 }
 
 void Relay::stop() {
-  {
-    std::lock_guard lk(mu_);
-    if (!thread_.joinable()) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
+  if (!loop_.stop()) return;  // never started: no lease to release
   try {
     outbox_.release(holder_);
   } catch (const std::exception& e) {
@@ -35,13 +35,7 @@ void Relay::stop() {
   }
 }
 
-void Relay::wake() {
-  {
-    std::lock_guard lk(mu_);
-    woken_ = true;
-  }
-  cv_.notify_all();
-}
+void Relay::wake() { loop_.wake(); }
 
 std::size_t Relay::run_once() {
   if (!outbox_.has_work()) return 0;
@@ -81,37 +75,29 @@ std::size_t Relay::purge_once() {
   return total;
 }
 
-void Relay::loop() {
-  int delay = opt_.poll_ms;
-  auto next_purge = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.purge_every_ms / 6);
-  std::unique_lock lk(mu_);
-  while (!stopping_) {
-    woken_ = false;
-    lk.unlock();
-    try {
-      run_once();
-      if (failing_) spdlog::info("events: relay publishing again");
-      failing_ = false;
-      delay = opt_.poll_ms;
-    } catch (const std::exception& e) {
-      ++failures_;
-      if (!failing_) spdlog::warn("events: relay pass failed (events stay in the outbox; retrying): {}", e.what());
-      failing_ = true;
-      delay = std::min(std::max(delay, opt_.poll_ms) * 2, opt_.max_backoff_ms);
-    }
-    if (std::chrono::steady_clock::now() >= next_purge) {
-      next_purge = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.purge_every_ms);
-      try {
-        if (std::size_t n = purge_once()) spdlog::info("events: purged {} events past retention", n);
-      } catch (const std::exception& e) {
-        spdlog::warn("events: purge failed (retried later): {}", e.what());
-      }
-    }
-    lk.lock();
-    // While failing, a wake-up does not cut the backoff short: a commit storm must not turn
-    // into a retry storm against a dead Redis.
-    cv_.wait_for(lk, std::chrono::milliseconds(delay), [this] { return stopping_ || (woken_ && !failing_); });
+BackgroundLoop::Next Relay::tick() {
+  try {
+    run_once();
+    if (failing_) spdlog::info("events: relay publishing again");
+    failing_ = false;
+    delay_ = opt_.poll_ms;
+  } catch (const std::exception& e) {
+    ++failures_;
+    if (!failing_) spdlog::warn("events: relay pass failed (events stay in the outbox; retrying): {}", e.what());
+    failing_ = true;
+    delay_ = std::min(std::max(delay_, opt_.poll_ms) * 2, opt_.max_backoff_ms);
   }
+  if (std::chrono::steady_clock::now() >= next_purge_) {
+    next_purge_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.purge_every_ms);
+    try {
+      if (std::size_t n = purge_once()) spdlog::info("events: purged {} events past retention", n);
+    } catch (const std::exception& e) {
+      spdlog::warn("events: purge failed (retried later): {}", e.what());
+    }
+  }
+  // While failing, a wake-up does not cut the backoff short: a commit storm must not turn
+  // into a retry storm against a dead Redis.
+  return {std::chrono::milliseconds(delay_), !failing_};
 }
 
 }  // namespace taskhub::events

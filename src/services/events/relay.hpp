@@ -9,11 +9,10 @@
 // published events older than the retention, in bounded batches.
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
+
+#include "core/background_loop.hpp"
 
 #include "ports/clock.hpp"
 #include "ports/event_bus.hpp"
@@ -56,21 +55,20 @@ class Relay {
   bool failing() const { return failing_.load(); }
 
  private:
-  void loop();
+  BackgroundLoop::Next tick();  // one pass of the thread (and the purge when due)
 
   SqlOutbox& outbox_;
   EventBus& bus_;
   Clock& clock_;
   RelayOptions opt_;
   std::string holder_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool woken_ = false;
-  std::thread thread_;
   std::atomic<uint64_t> published_{0};
   std::atomic<uint64_t> failures_{0};
   std::atomic<bool> failing_{false};
+  // The thread's own state (only tick() touches it while it runs).
+  int delay_ = 0;
+  std::chrono::steady_clock::time_point next_purge_{};
+  BackgroundLoop loop_;  // last: stopped before the members its tick uses are destroyed
 };
 
 }  // namespace taskhub::events

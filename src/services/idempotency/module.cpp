@@ -3,11 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
+#include "core/background_loop.hpp"
 #include "services/idempotency/store.hpp"
 
 namespace taskhub::idempotency {
@@ -25,43 +23,22 @@ class IdempotencyModule final : public Module {
   }
   ~IdempotencyModule() override { stop(); }
 
-  void start() override {
-    std::lock_guard lk(mu_);
-    if (thread_.joinable()) return;
-    stopping_ = false;
-    thread_ = std::thread([this] { loop(); });
-  }
-
-  void stop() override {
-    {
-      std::lock_guard lk(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
+  void start() override { loop_.start(); }
+  void stop() override { loop_.stop(); }
 
  private:
-  void loop() {
-    std::unique_lock lk(mu_);
-    while (!stopping_) {
-      lk.unlock();
-      try {
-        int64_t n = store_->cleanup();
-        if (n > 0) spdlog::info("idempotency: deleted {} expired keys", n);
-      } catch (const std::exception& e) {
-        spdlog::warn("idempotency: clean-up failed (retried in 10 minutes): {}", e.what());
-      }
-      lk.lock();
-      cv_.wait_for(lk, kCleanupEvery, [this] { return stopping_; });
+  BackgroundLoop::Next tick() {
+    try {
+      int64_t n = store_->cleanup();
+      if (n > 0) spdlog::info("idempotency: deleted {} expired keys", n);
+    } catch (const std::exception& e) {
+      spdlog::warn("idempotency: clean-up failed (retried in 10 minutes): {}", e.what());
     }
+    return std::chrono::milliseconds(kCleanupEvery);
   }
 
   std::shared_ptr<SqlIdempotencyStore> store_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  BackgroundLoop loop_{"idempotency: clean-up", kCleanupEvery, [this] { return tick(); }};  // last: stopped first
 };
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/time.hpp"
+
 namespace taskhub::jobs {
 
 namespace {
@@ -64,15 +66,6 @@ bool parse_field(std::string_view text, const char* field, int lo, int hi, std::
     for (int v = a; v <= b; v += step) bits.set(static_cast<std::size_t>(v));
   }
   return any;
-}
-
-int64_t days_from_civil(int y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 struct Civil {

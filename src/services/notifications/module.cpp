@@ -3,12 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
+#include "core/background_loop.hpp"
 #include "core/ids.hpp"
 #include "services/auth/jwt.hpp"
 #include "services/auth/service.hpp"
@@ -68,28 +66,15 @@ class NotificationsModule final : public Module {
   ~NotificationsModule() override { stop(); }
 
   void start() override {
-    std::lock_guard lk(mu_);
-    if (thread_.joinable()) return;
-    stopping_ = false;
+    if (loop_.running()) return;
+    backoff_ = std::chrono::milliseconds{0};
     // The bus only wakes the consumer; what to notify comes from the outbox by seq.
-    sub_ = bus_->subscribe([this](const events::Event&) {
-      {
-        std::lock_guard l(mu_);
-        wake_ = true;
-      }
-      cv_.notify_one();
-    });
-    thread_ = std::thread([this] { loop(); });
+    sub_ = bus_->subscribe([this](const events::Event&) { loop_.wake(); });
+    loop_.start();
   }
 
   void stop() override {
-    {
-      std::lock_guard lk(mu_);
-      if (!thread_.joinable()) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+    if (!loop_.stop()) return;
     bus_->unsubscribe(sub_);
     try {
       service_->release(holder_);
@@ -99,36 +84,26 @@ class NotificationsModule final : public Module {
   }
 
  private:
-  void loop() {
-    std::chrono::milliseconds backoff{0};
-    std::unique_lock lk(mu_);
-    while (!stopping_) {
-      wake_ = false;
-      lk.unlock();
-      bool more = false;
-      try {
-        auto n = service_->consume_once(holder_, kLeaseMs, kBatch);
-        more = n && *n == kBatch;
-        backoff = std::chrono::milliseconds{0};
-      } catch (const std::exception& e) {
-        backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds{200}), std::chrono::milliseconds{10'000});
-        spdlog::warn("notifications: consuming events failed (retry in {} ms): {}", backoff.count(), e.what());
-      }
-      lk.lock();
-      if (more && backoff.count() == 0) continue;
-      cv_.wait_for(lk, backoff.count() ? backoff : kPoll, [this] { return stopping_ || wake_; });
+  BackgroundLoop::Next tick() {
+    bool more = false;
+    try {
+      auto n = service_->consume_once(holder_, kLeaseMs, kBatch);
+      more = n && *n == kBatch;
+      backoff_ = std::chrono::milliseconds{0};
+    } catch (const std::exception& e) {
+      backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds{200}), std::chrono::milliseconds{10'000});
+      spdlog::warn("notifications: consuming events failed (retry in {} ms): {}", backoff_.count(), e.what());
     }
+    if (more && backoff_.count() == 0) return std::chrono::milliseconds{0};
+    return backoff_.count() ? backoff_ : kPoll;
   }
 
   events::EventBus* bus_;
   std::unique_ptr<NotificationsService> service_;
   std::string holder_;
   uint64_t sub_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool wake_ = false;
-  std::thread thread_;
+  std::chrono::milliseconds backoff_{0};  // the consumer thread's own
+  BackgroundLoop loop_{"notifications: consumer", kPoll, [this] { return tick(); }};  // last: stopped first
 };
 
 }  // namespace

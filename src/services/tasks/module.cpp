@@ -3,11 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
+#include "core/background_loop.hpp"
 #include "core/ids.hpp"
 #include "services/tasks/routes.hpp"
 #include "services/tasks/service.hpp"
@@ -52,44 +50,23 @@ class TasksModule final : public Module {
   ~TasksModule() override { stop(); }
 
   // The purge thread: hard-deletes tasks deleted more than TASK_PURGE_DAYS ago, hourly.
-  void start() override {
-    std::lock_guard lk(mu_);
-    if (thread_.joinable()) return;
-    stopping_ = false;
-    thread_ = std::thread([this] { loop(); });
-  }
-
-  void stop() override {
-    {
-      std::lock_guard lk(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
+  void start() override { loop_.start(); }
+  void stop() override { loop_.stop(); }
 
  private:
-  void loop() {
-    std::unique_lock lk(mu_);
-    while (!stopping_) {
-      lk.unlock();
-      try {
-        int64_t n = service_->purge_deleted(purge_after_ms_, kPurgeBatch);
-        if (n > 0) spdlog::info("tasks: purged {} deleted tasks", n);
-      } catch (const std::exception& e) {
-        spdlog::warn("tasks: purge of deleted tasks failed (retried in an hour): {}", e.what());
-      }
-      lk.lock();
-      cv_.wait_for(lk, kPurgeEvery, [this] { return stopping_; });
+  BackgroundLoop::Next tick() {
+    try {
+      int64_t n = service_->purge_deleted(purge_after_ms_, kPurgeBatch);
+      if (n > 0) spdlog::info("tasks: purged {} deleted tasks", n);
+    } catch (const std::exception& e) {
+      spdlog::warn("tasks: purge of deleted tasks failed (retried in an hour): {}", e.what());
     }
+    return std::chrono::milliseconds(kPurgeEvery);
   }
 
   std::unique_ptr<TasksService> service_;
   int64_t purge_after_ms_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  BackgroundLoop loop_{"tasks: purge", kPurgeEvery, [this] { return tick(); }};  // last: stopped first
 };
 
 }  // namespace

@@ -81,7 +81,8 @@ std::string delivery_body(const events::Event& e) {
 WebhookService::WebhookService(sql::Database& db, projects::Client& projects, events::Outbox& outbox,
                                jobs::JobQueue& jobs, Mailer* mailer, EmailOf email_of, Clock& clock, Options options)
     : db_(db), projects_(projects), outbox_(outbox), jobs_(jobs), mailer_(mailer), email_of_(std::move(email_of)),
-      clock_(clock), opt_(std::move(options)), holder_("webhooks-" + new_uuid_v7()) {}
+      clock_(clock), opt_(std::move(options)), holder_("webhooks-" + new_uuid_v7()),
+      consumer_("webhooks: consumer", std::chrono::milliseconds(opt_.consumer_poll_ms), [this] { return consume_tick(); }) {}
 
 WebhookService::~WebhookService() { stop(); }
 
@@ -320,29 +321,16 @@ std::optional<std::size_t> WebhookService::consume_once(const std::string& holde
   return batch.size();
 }
 
-void WebhookService::wake() {
-  {
-    std::lock_guard lk(mu_);
-    woken_ = true;
-  }
-  cv_.notify_one();
-}
+void WebhookService::wake() { consumer_.wake(); }
 
 void WebhookService::start() {
-  std::lock_guard lk(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  if (consumer_.running()) return;  // backoff_ms_ belongs to the running thread
+  backoff_ms_ = 0;
+  consumer_.start();
 }
 
 void WebhookService::stop() {
-  {
-    std::lock_guard lk(mu_);
-    if (!thread_.joinable()) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
+  if (!consumer_.stop()) return;  // never started: no lease to release
   try {
     db_.write([&](sql::Connection& c) { repo::release_consumer(c, holder_); });
   } catch (const std::exception& e) {
@@ -350,25 +338,17 @@ void WebhookService::stop() {
   }
 }
 
-void WebhookService::run() {
-  int64_t backoff_ms = 0;
-  while (true) {
-    std::optional<std::size_t> n;
-    try {
-      n = consume_once(holder_);
-      backoff_ms = 0;
-    } catch (const std::exception& e) {
-      backoff_ms = std::min<int64_t>(backoff_ms ? backoff_ms * 2 : 500, 10'000);
-      spdlog::warn("webhooks: consumer pass failed (retry in {} ms): {}", backoff_ms, e.what());
-    }
-    std::unique_lock lk(mu_);
-    if (stopping_) return;
-    if (n && *n == kConsumerBatch && !backoff_ms) continue;  // more waiting: no sleep
-    const int64_t wait = backoff_ms ? backoff_ms : opt_.consumer_poll_ms;
-    cv_.wait_for(lk, std::chrono::milliseconds(wait), [this] { return stopping_ || woken_; });
-    woken_ = false;
-    if (stopping_) return;
+BackgroundLoop::Next WebhookService::consume_tick() {
+  std::optional<std::size_t> n;
+  try {
+    n = consume_once(holder_);
+    backoff_ms_ = 0;
+  } catch (const std::exception& e) {
+    backoff_ms_ = std::min<int64_t>(backoff_ms_ ? backoff_ms_ * 2 : 500, 10'000);
+    spdlog::warn("webhooks: consumer pass failed (retry in {} ms): {}", backoff_ms_, e.what());
   }
+  if (n && *n == kConsumerBatch && !backoff_ms_) return std::chrono::milliseconds(0);  // more waiting: no sleep
+  return std::chrono::milliseconds(backoff_ms_ ? backoff_ms_ : opt_.consumer_poll_ms);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,15 +2,13 @@
 // Webhooks: the rules (project admins only, bounds, SSRF check at creation), the durable
 // consumer that fans outbox events out into deliveries, and the delivery job.
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/background_loop.hpp"
 #include "ports/clock.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/job_queue.hpp"
@@ -101,7 +99,7 @@ class WebhookService {
   void require_admin(const std::string& user_id, const std::string& project_id, bool for_write);
   void check_url(const std::string& url);
   void enqueue_delivery(sql::Connection& c, const std::string& delivery_id);
-  void run();
+  BackgroundLoop::Next consume_tick();  // one pass of the consumer thread
 
   sql::Database& db_;
   projects::Client& projects_;
@@ -113,14 +111,12 @@ class WebhookService {
   Options opt_;
 
   std::string holder_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool woken_ = false;
 
   std::atomic<int64_t> attempts_ok_{0}, attempts_failed_{0}, disabled_total_{0}, fanned_out_{0};
   std::atomic<int64_t> cursor_{0};
+
+  int64_t backoff_ms_ = 0;  // the consumer thread's own
+  BackgroundLoop consumer_;  // last: stopped before the members its tick uses are destroyed
 };
 
 }  // namespace taskhub::webhooks
