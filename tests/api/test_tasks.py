@@ -448,7 +448,9 @@ def test_concurrent_moves_one_winner(api, server):
     ws, p, q, owner, member, viewer, outsider = setup_team(api)
     st = states(api, owner, p["id"])
     t = create(api, member, p["id"])
-    targets = [st["started"], st["completed"], st["cancelled"], st["unstarted"]] * 2
+    # Every target differs from the task's current (default, unstarted) state: a PATCH that
+    # changes nothing keeps the version, so it could also answer 200 and the test would race.
+    targets = [st["started"], st["completed"], st["cancelled"], st["backlog"]] * 2
 
     def move(state_id):
         with Client(server.url) as c:
