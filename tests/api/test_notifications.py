@@ -259,13 +259,14 @@ def test_crash_between_smtp_and_record_does_not_resend(server_factory, new_datab
 
 
 def test_due_soon_overdue_and_digest(server_factory, smtp):
-    # The digest runs every minute here (testing only) and mails users whose local time is 08:xx:
-    # pick the Etc/GMT zone that makes now 08:xx for the assignee.
+    # The digest runs every minute here (testing only) and mails users whose local time is 08:00
+    # or later: pick the Etc/GMT zone that makes now about noon for the assignee, so that neither
+    # 08:00 nor midnight (a new local day) can pass while the test runs.
     srv = server_factory(**FAST, TASKHUB_TEST_NOTIFY_DIGEST_SCHEDULE="* * * * *")
     api = Client(srv.url)
     a, (b,), ws, p = team(api, n=2, key="DUE")
     now = datetime.datetime.now(datetime.timezone.utc)
-    off = 8 - now.hour
+    off = 12 - now.hour
     if off < -12:
         off += 24
     zone = "Etc/GMT" + ("-%d" % off if off > 0 else "+%d" % -off)  # POSIX sign: Etc/GMT-2 is UTC+2

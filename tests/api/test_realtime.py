@@ -378,7 +378,22 @@ class SseReader:
         raise AssertionError(f"no matching SSE event; got {self.events}")
 
     def close(self):
+        # Shut the socket down first: the reader thread sits in a blocking read holding the
+        # buffered reader's lock, and a plain close() would wait for the next heartbeat (25 s).
+        # (http.client drops the connection's socket on a "close" response; the response's
+        # file object still holds it.)
+        try:
+            sock = self.resp.raw._fp.fp.raw._sock
+        except AttributeError:
+            sock = None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.resp.close()
+        if hasattr(self, "thread"):
+            self.thread.join(timeout=WAIT)
 
 
 def test_sse_stream(server, api):

@@ -316,7 +316,7 @@ TEST_P(NotificationsTest, DueSoonAndOverdueOncePerTaskDateAndKind) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM notifications WHERE kind = 'overdue' AND email_state = 'pending'"), 0);
 }
 
-TEST_P(NotificationsTest, DigestAtEightLocalOncePerDay) {
+TEST_P(NotificationsTest, DigestAtOrAfterEightLocalOncePerDay) {
   std::string task = new_uuid_v7();
   auto e = assign(a_, {b_}, task, "Old");
   auto p = json::parse(e.payload);
@@ -326,7 +326,7 @@ TEST_P(NotificationsTest, DigestAtEightLocalOncePerDay) {
   ASSERT_TRUE(svc_->consume_once("p1", 10'000));
   clock_.set_ms(1'700'035'200'000);  // 2023-11-15T08:00Z
   PreferencesPatch tz;
-  tz.timezone = "Europe/Paris";  // 09:00 there
+  tz.timezone = "America/Sao_Paulo";  // 05:00 there: too early
   svc_->update_preferences(b_, tz);
   EXPECT_EQ(svc_->run_digest(), 0u);
   tz.timezone = "Europe/London";  // 08:00 there
@@ -343,6 +343,14 @@ TEST_P(NotificationsTest, DigestAtEightLocalOncePerDay) {
   ASSERT_EQ(mailer_.count(), 1u);
   EXPECT_NE(mailer_.sent[0].subject.find("1 overdue task on 2023-11-15"), std::string::npos);
   EXPECT_NE(mailer_.sent[0].text_body.find("WEB-12 Old"), std::string::npos);
+  clock_.set_ms(1'700'035'200'000 + 7 * 3'600'000);  // 15:00 in London: still the same local day
+  EXPECT_EQ(svc_->run_digest(), 0u);
+  // The next day the 08:00 tick is missed (worker down); the 13:00 run still sends that day's digest.
+  clock_.set_ms(1'700'035'200'000 + (24 + 5) * 3'600'000);
+  EXPECT_EQ(svc_->run_digest(), 1u);
+  EXPECT_EQ(db().read_value([&](sql::Connection& c) {
+    return c.query("SELECT COUNT(*) FROM email_outbox WHERE batch_key = ?", {"digest:" + b_ + ":2023-11-16"})[0].i64(0);
+  }), 1);
 }
 
 TEST_P(NotificationsTest, UnsubscribeTokenTamperIsRefused) {

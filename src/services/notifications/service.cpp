@@ -685,7 +685,7 @@ std::size_t NotificationsService::run_digest() {
   for (const auto& [user, list] : by_user) {
     auto off = utc_offset_s(timezone_of(user), now, opt_.zoneinfo_dir).value_or(0);
     LocalTime local = to_local(now, off);
-    if (local.hour != 8) continue;
+    if (local.hour < 8) continue;  // at or after 08:00: a missed hourly tick still sends the day's digest
     std::vector<std::pair<const TaskRow*, ProjectView>> overdue;
     for (const TaskRow* t : list)
       if (t->due_date < local.date)

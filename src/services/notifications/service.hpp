@@ -111,7 +111,7 @@ class NotificationsService {
 
   // --- periodic jobs
   std::size_t scan_due();                 // due soon / overdue notifications (once per task, date, kind)
-  std::size_t run_digest();               // enqueues today's digest for users whose local time is 08:xx
+  std::size_t run_digest();               // enqueues today's digest for users whose local time is 08:00 or later (once per local day)
   // --- e-mail jobs
   void run_batch(const std::string& user_id, int64_t window);  // "notifications.email_batch"
   void send_email(const std::string& email_id);                // "notifications.email_send"
