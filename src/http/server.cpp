@@ -687,7 +687,9 @@ struct Server::Impl {
       // so the kernel does not reset the connection before the client read our answer.
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       stream.expires_after(std::chrono::milliseconds(500));
-      std::array<char, 8192> junk;
+      // On the heap: a local array would sit in this coroutine's frame for the whole life of
+      // every connection, WebSocket ones included (8 KiB each).
+      std::vector<char> junk(8192);
       std::size_t total = 0;
       while (total < (1u << 20)) {
         auto [rec, n] = co_await stream.async_read_some(asio::buffer(junk), kTok);
@@ -822,6 +824,11 @@ struct Server::Impl {
     if (close_after) linger = true;
     if (res.stream && res.status < 300 && res.stream->handler) {
       in_flight_guard.release();  // a stream is a connection, not a request in progress
+      // A stream lives for hours: give back what only the HTTP exchange needed (the read
+      // buffer's capacity, the request's body). Bytes a client pipelined after the upgrade
+      // request stay (a WebSocket client must wait for the 101 anyway).
+      if (buffer.size() == 0) buffer.shrink_to_fit();
+      std::string().swap(req.body);
       if (res.stream->kind == StreamKind::sse) {
         co_await run_sse(stream, req, res, t0, st);
         co_return false;
@@ -896,6 +903,10 @@ struct Server::Impl {
       co_return;
     }
     record(req, 101, t0, 0);
+    // The upgrade request's header fields are not needed again (the handler copied what it
+    // needs when it made the stream handler): free them for the connection's lifetime.
+    head = {};
+    req.headers = {};
 
     auto ex = co_await asio::this_coro::executor;
     auto conn = std::make_shared<StreamConn>(ex, lim);
