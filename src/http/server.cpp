@@ -628,9 +628,10 @@ struct Server::Impl {
   asio::awaitable<void> session(tcp::socket sock) {
     beast::tcp_stream stream(std::move(sock));
     auto ex = stream.get_executor();
-    ConnGuard guard(*this, ex, &stream);
+    // Moves to a stream session when the connection becomes a WebSocket or SSE stream.
+    auto guard = std::make_unique<ConnGuard>(*this, ex, &stream);
     const Peer peer = peer_of(stream.socket());
-    auto& st = *guard.st;
+    auto& st = *guard->st;
     beast::flat_buffer buffer;
     bool first = true;
     bool linger = false;  // answered an error and closing while request bytes may be pending
@@ -676,11 +677,12 @@ struct Server::Impl {
           }
           break;
         }
-        if (!co_await handle_request(stream, buffer, parser, peer, started_at, linger, st)) break;
+        if (!co_await handle_request(stream, buffer, parser, peer, started_at, linger, guard)) break;
       }
     } catch (const std::exception& e) {
       spdlog::error("connection error: {}", e.what());
     }
+    if (!guard) co_return;  // handed over to a stream session, socket and all
     boost::system::error_code ec;
     if (linger && stream.socket().is_open()) {
       // Lingering close: stop sending, then drain what the client still sends for a moment,
@@ -726,7 +728,7 @@ struct Server::Impl {
   // Reads the body, runs the request, writes the answer. Returns false to close.
   asio::awaitable<bool> handle_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                        bhttp::request_parser<bhttp::string_body>& parser, const Peer& peer,
-                                       Clock::time_point t0, bool& linger, ConnState& st) {
+                                       Clock::time_point t0, bool& linger, std::unique_ptr<ConnGuard>& guard) {
     in_flight.fetch_add(1, std::memory_order_relaxed);
     struct InFlight {
       std::atomic<int64_t>& n;
@@ -824,17 +826,9 @@ struct Server::Impl {
     if (close_after) linger = true;
     if (res.stream && res.status < 300 && res.stream->handler) {
       in_flight_guard.release();  // a stream is a connection, not a request in progress
-      // A stream lives for hours: give back what only the HTTP exchange needed (the read
-      // buffer's capacity, the request's body). Bytes a client pipelined after the upgrade
-      // request stay (a WebSocket client must wait for the 101 anyway).
-      if (buffer.size() == 0) buffer.shrink_to_fit();
-      std::string().swap(req.body);
-      if (res.stream->kind == StreamKind::sse) {
-        co_await run_sse(stream, req, res, t0, st);
-        co_return false;
-      }
-      if (beast::websocket::is_upgrade(head)) {
-        co_await run_websocket(stream, head, req, *res.stream, t0, st);
+      if (res.stream->kind == StreamKind::sse || beast::websocket::is_upgrade(head)) {
+        // (A WebSocket client must wait for the 101: nothing it sent is left in the buffer.)
+        start_stream(stream, guard, head, req, res, t0);
         co_return false;
       }
       res = problem_response(426, "upgrade-required", "This resource needs a WebSocket upgrade.", req.request_id,
@@ -847,232 +841,319 @@ struct Server::Impl {
   }
 
   // ---- streams (WebSocket, SSE)
-
-  // Arms the writer wake-up and the close deadline: once the stream is closing (slow
-  // consumer, application close, shutdown), it has write_timeout to finish, then the socket
-  // is closed whatever the peer does.
-  // `alive` is cleared when the stream ends (the socket may be gone by the time a fired timer runs).
-  static void install_wake(StreamConn& c, asio::steady_timer& wake, asio::steady_timer& kill, bool& kill_armed,
-                           tcp::socket& sock, std::chrono::milliseconds write_timeout,
-                           const std::shared_ptr<bool>& alive) {
-    c.on_wake = [&c, &wake, &kill, &kill_armed, &sock, write_timeout, alive] {
-      wake.cancel();
-      if (!kill_armed && c.closing()) {
-        kill_armed = true;
-        kill.expires_after(write_timeout);
-        kill.async_wait([&sock, alive](const boost::system::error_code& ec) {
-          if (ec || !*alive) return;
-          boost::system::error_code ignored;
-          sock.close(ignored);
-        });
-      }
-    };
-  }
+  //
+  // Once a request turns into a stream, the request coroutines return: their frames, the
+  // parser and the read buffer are freed, and the connection moves into a StreamSession
+  // driven by callbacks on its strand (the Beast examples' style). An idle stream then costs
+  // its socket, Beast's WebSocket state, the send queue and this object: about 7 KiB instead
+  // of the 26 KiB it took inside the request coroutine (bench/run_realtime_bench.sh, 10k
+  // idle connections).
 
   // A long-lived stream's kernel send buffer would otherwise auto-tune up to tcp_wmem's maximum
   // (4 MiB here) per connection: memory the per-connection send queue bound does not see, and
   // megabytes of events a stalled reader could sit on before the queue ever fills. 64 KiB keeps
   // both bounded; a reader that keeps up never notices.
-  static void bound_kernel_send_buffer(beast::tcp_stream& stream) {
+  static void bound_kernel_send_buffer(tcp::socket& sock) {
     boost::system::error_code ec;
-    stream.socket().set_option(asio::socket_base::send_buffer_size(64 * 1024), ec);
+    sock.set_option(asio::socket_base::send_buffer_size(64 * 1024), ec);
     if (ec) spdlog::debug("stream: SO_SNDBUF not set: {}", ec.message());
   }
 
-  asio::awaitable<void> run_websocket(beast::tcp_stream& stream, bhttp::request<bhttp::string_body>& head,
-                                      Request& req, StreamUpgrade& up, Clock::time_point t0, ConnState& st) {
-    namespace websocket = beast::websocket;
-    using namespace asio::experimental::awaitable_operators;
-    const StreamLimits lim = up.limits;
-    std::shared_ptr<StreamHandler> handler = up.handler;
-    websocket::stream<beast::tcp_stream&> ws(stream);
-    bound_kernel_send_buffer(stream);
-    stream.expires_never();  // the websocket stream has its own timeouts
-    websocket::stream_base::timeout to{};
-    to.handshake_timeout = std::chrono::seconds(10);
-    to.idle_timeout = 2 * lim.ping_interval;  // beast pings after half of it without data
-    to.keep_alive_pings = true;
-    ws.set_option(to);
-    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& r) {
-      r.set(bhttp::field::server, "taskhub");
-    }));
-    ws.read_message_max(lim.max_message_bytes);
-    auto [aec] = co_await ws.async_accept(head, kTok);
-    if (aec) {
-      record(req, 400, t0, 0);
-      co_return;
-    }
-    record(req, 101, t0, 0);
-    // The upgrade request's header fields are not needed again (the handler copied what it
-    // needs when it made the stream handler): free them for the connection's lifetime.
-    head = {};
-    req.headers = {};
+  // What WebSocket and SSE streams share: the send queue drained by pump(), the close deadline,
+  // and the handler's life (on_open once; on_close exactly once, when both the reading and the
+  // writing side are done). Every member is touched on the connection's strand only; pending
+  // operations hold the session alive, so it is freed when the last one completes.
+  class StreamSession : public std::enable_shared_from_this<StreamSession> {
+   public:
+    StreamSession(Impl& srv, std::unique_ptr<ConnGuard> guard, const StreamUpgrade& up, Request req,
+                  Clock::time_point t0, const asio::any_io_executor& ex)
+        : srv_(srv), guard_(std::move(guard)), handler_(up.handler), lim_(up.limits), req_(std::move(req)),
+          t0_(t0), ex_(ex), kill_(ex) {}
+    virtual ~StreamSession() = default;
 
-    auto ex = co_await asio::this_coro::executor;
-    auto conn = std::make_shared<StreamConn>(ex, lim);
-    asio::steady_timer wake(ex), kill(ex);
-    bool kill_armed = false;
-    auto alive = std::make_shared<bool>(true);
-    install_wake(*conn, wake, kill, kill_armed, stream.socket(), lim.write_timeout, alive);
-    st.stop_stream = [conn] { conn->close(kCloseGoingAway, "server shutting down"); };
-    if (stopping.load()) conn->close(kCloseGoingAway, "server shutting down");
-    try {
-      handler->on_open(conn);
-    } catch (const std::exception& e) {
-      spdlog::error("websocket on_open failed: {}", e.what());
-      conn->close(1011, "internal error");
+   protected:
+    virtual tcp::socket& socket() = 0;
+    virtual void start_read() = 0;  // reads until the peer goes, then calls reader_done()
+    virtual void write_message(const std::string& msg) = 0;  // then written(ec)
+    virtual void write_close(uint16_t code, const std::string& reason) = 0;  // then end_writer()
+    virtual void queue_empty() {}
+
+    // The handshake is done (status recorded): the request is not needed any more.
+    void open() {
+      req_ = Request{};
+      conn_ = std::make_shared<StreamConn>(ex_, lim_);
+      std::weak_ptr<StreamSession> weak = shared_from_this();
+      conn_->on_wake = [weak] {
+        if (auto s = weak.lock()) s->pump();
+      };
+      guard_->st->stop_stream = [conn = conn_] { conn->close(kCloseGoingAway, "server shutting down"); };
+      if (srv_.stopping.load()) conn_->close(kCloseGoingAway, "server shutting down");
+      try {
+        handler_->on_open(conn_);
+      } catch (const std::exception& e) {
+        spdlog::error("stream on_open failed: {}", e.what());
+        conn_->close(1011, "internal error");
+      }
+      start_read();
+      pump();
     }
 
-    auto reader = [&]() -> asio::awaitable<void> {
-      for (;;) {
-        beast::flat_buffer b;
-        auto [ec, n] = co_await ws.async_read(b, kTok);
-        (void)n;
-        if (ec) break;
-        if (!ws.got_text()) {
-          conn->close(1003, "text messages only");
-          continue;
+    void pump() {
+      if (writer_done_) return;
+      // Closing (slow consumer, application close, shutdown, peer gone): from now on the
+      // stream has write_timeout to finish, then the socket is closed whatever the peer does.
+      if (conn_->closing()) arm_close_deadline();
+      if (writing_) return;
+      SendQueue::Next n = conn_->next();
+      if (n.closed) {
+        end_writer();
+      } else if (n.msg) {
+        writing_ = true;
+        msg_ = std::move(n.msg);
+        write_message(*msg_);
+      } else if (n.closing) {
+        writing_ = true;
+        write_close(n.code, n.reason);
+      } else {
+        queue_empty();
+      }
+    }
+
+    void written(const boost::system::error_code& ec) {
+      writing_ = false;
+      msg_.reset();
+      if (ec)
+        end_writer();
+      else
+        pump();
+    }
+
+    void end_writer() {
+      if (writer_done_) return;
+      writer_done_ = true;
+      writing_ = false;
+      conn_->mark_closed();
+      // The reader may still wait for a peer that vanished (or a close handshake that failed).
+      boost::system::error_code ignored;
+      socket().cancel(ignored);
+      maybe_finish();
+    }
+
+    void reader_done() {
+      reader_done_ = true;
+      if (conn_) {
+        conn_->mark_closed();
+        pump();
+      }
+      maybe_finish();
+    }
+
+    Impl& srv_;
+    std::unique_ptr<ConnGuard> guard_;
+    std::shared_ptr<StreamHandler> handler_;
+    const StreamLimits lim_;
+    Request req_;  // until the handshake is recorded
+    Clock::time_point t0_;
+    asio::any_io_executor ex_;
+    std::shared_ptr<StreamConn> conn_;
+    std::shared_ptr<const std::string> msg_;  // being written
+    bool writing_ = false;
+    bool writer_done_ = false;
+    bool reader_done_ = false;
+
+   private:
+    void arm_close_deadline() {
+      if (kill_armed_) return;
+      kill_armed_ = true;
+      kill_.expires_after(lim_.write_timeout);
+      kill_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (auto s = weak.lock()) {
+          boost::system::error_code ignored;
+          s->socket().close(ignored);
         }
-        if (conn->closing()) continue;  // drain until the close handshake completes
+      });
+    }
+
+    void maybe_finish() {
+      if (!reader_done_ || !writer_done_ || finished_ || !conn_) return;
+      finished_ = true;
+      kill_.cancel();
+      conn_->on_wake = nullptr;
+      guard_->st->stop_stream = nullptr;
+      try {
+        handler_->on_close();
+      } catch (const std::exception& e) {
+        spdlog::error("stream on_close failed: {}", e.what());
+      }
+    }
+
+    asio::steady_timer kill_;
+    bool kill_armed_ = false;
+    bool finished_ = false;
+  };
+
+  class WebSocketSession final : public StreamSession {
+   public:
+    WebSocketSession(Impl& srv, std::unique_ptr<ConnGuard> guard, beast::tcp_stream&& stream,
+                     bhttp::request<bhttp::string_body>&& head, const StreamUpgrade& up, Request req,
+                     Clock::time_point t0)
+        : StreamSession(srv, std::move(guard), up, std::move(req), t0, stream.get_executor()),
+          ws_(std::move(stream)),
+          head_(std::move(head)) {
+      guard_->st->stream = &ws_.next_layer();
+    }
+
+    void start() {
+      namespace websocket = beast::websocket;
+      bound_kernel_send_buffer(socket());
+      ws_.next_layer().expires_never();  // the websocket stream has its own timeouts
+      websocket::stream_base::timeout to{};
+      to.handshake_timeout = std::chrono::seconds(10);
+      to.idle_timeout = 2 * lim_.ping_interval;  // beast pings after half of it without data
+      to.keep_alive_pings = true;
+      ws_.set_option(to);
+      ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& r) {
+        r.set(bhttp::field::server, "taskhub");
+      }));
+      ws_.read_message_max(lim_.max_message_bytes);
+      ws_.async_accept(head_, [self = self()](const boost::system::error_code& ec) {
+        self->srv_.record(self->req_, ec ? 400 : 101, self->t0_, 0);
+        self->head_ = {};
+        if (!ec) self->open();
+      });
+    }
+
+   private:
+    std::shared_ptr<WebSocketSession> self() { return std::static_pointer_cast<WebSocketSession>(shared_from_this()); }
+    tcp::socket& socket() override { return ws_.next_layer().socket(); }
+
+    void start_read() override {
+      ws_.async_read(rbuf_, [self = self()](const boost::system::error_code& ec, std::size_t) { self->on_read(ec); });
+    }
+    void on_read(const boost::system::error_code& ec) {
+      if (ec) {
+        reader_done();
+        return;
+      }
+      if (!ws_.got_text()) {
+        conn_->close(1003, "text messages only");
+      } else if (!conn_->closing()) {  // while closing: drain until the close handshake completes
         try {
-          handler->on_message(beast::buffers_to_string(b.data()));
+          handler_->on_message(beast::buffers_to_string(rbuf_.data()));
         } catch (const std::exception& e) {
           spdlog::error("websocket on_message failed: {}", e.what());
-          conn->close(1011, "internal error");
+          conn_->close(1011, "internal error");
         }
       }
-      conn->mark_closed();
-      wake.cancel();
-    };
-    auto writer = [&]() -> asio::awaitable<void> {
-      for (;;) {
-        SendQueue::Next n = conn->next();
-        if (n.closed) break;
-        if (n.msg) {
-          ws.text(true);
-          auto [ec, w] = co_await ws.async_write(asio::buffer(n.msg->data(), n.msg->size()), kTok);
-          (void)w;
-          if (ec) break;
-          continue;
-        }
-        if (n.closing) {
-          conn->on_wake();  // arms the close deadline
-          auto [ec] = co_await ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(n.code), n.reason), kTok);
-          (void)ec;
-          break;
-        }
-        wake.expires_at(asio::steady_timer::time_point::max());
-        auto [ec] = co_await wake.async_wait(kTok);
-        (void)ec;
-      }
-      conn->mark_closed();
-      // The reader may still wait for a peer that vanished (or the close handshake failed).
-      boost::system::error_code ignored;
-      stream.socket().cancel(ignored);
-    };
-    {
-      auto both = reader() && writer();  // named: GCC 12 and temporaries in co_await
-      co_await std::move(both);
+      rbuf_.consume(rbuf_.size());
+      rbuf_.shrink_to_fit();  // a 64 KiB message must not pin 64 KiB for the connection's life
+      start_read();
     }
-    *alive = false;
-    conn->mark_closed();
-    conn->on_wake = nullptr;
-    st.stop_stream = nullptr;
-    kill.cancel();
-    try {
-      handler->on_close();
-    } catch (const std::exception& e) {
-      spdlog::error("websocket on_close failed: {}", e.what());
-    }
-  }
 
-  asio::awaitable<void> run_sse(beast::tcp_stream& stream, Request& req, Response& res, Clock::time_point t0,
-                                ConnState& st) {
-    using namespace asio::experimental::awaitable_operators;
-    const StreamLimits lim = res.stream->limits;
-    std::shared_ptr<StreamHandler> handler = res.stream->handler;
-    bound_kernel_send_buffer(stream);
-    finish_headers(req, res);
-    res.headers.set("Cache-Control", "no-store");
-    res.headers.set("X-Accel-Buffering", "no");  // proxies must not buffer the stream
-    if (!res.headers.has("Content-Type")) res.headers.set("Content-Type", "text/event-stream; charset=utf-8");
-    // The body ends when the connection closes (no length, no chunking): the simplest framing
-    // every HTTP/1.1 client reads.
-    std::string head_text = "HTTP/1.1 " + std::to_string(res.status) + " " +
-                            std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status))) + "\r\n";
-    for (const auto& [k, v] : res.headers.items()) head_text += k + ": " + v + "\r\n";
-    head_text += "Connection: close\r\n\r\n";
-    stream.expires_after(opt.write_timeout);
-    auto [hec, hn] = co_await asio::async_write(stream, asio::buffer(head_text), kTok);
-    (void)hn;
-    record(req, res.status, t0, 0);
-    if (hec) co_return;
-
-    auto ex = co_await asio::this_coro::executor;
-    auto conn = std::make_shared<StreamConn>(ex, lim);
-    asio::steady_timer wake(ex), kill(ex);
-    bool kill_armed = false;
-    auto alive = std::make_shared<bool>(true);
-    install_wake(*conn, wake, kill, kill_armed, stream.socket(), lim.write_timeout, alive);
-    st.stop_stream = [conn] { conn->close(kCloseGoingAway, "server shutting down"); };
-    if (stopping.load()) conn->close(kCloseGoingAway, "server shutting down");
-    try {
-      handler->on_open(conn);
-    } catch (const std::exception& e) {
-      spdlog::error("sse on_open failed: {}", e.what());
-      conn->close(1011, "internal error");
+    void write_message(const std::string& msg) override {
+      ws_.text(true);
+      ws_.async_write(asio::buffer(msg.data(), msg.size()),
+                      [self = self()](const boost::system::error_code& ec, std::size_t) { self->written(ec); });
     }
+    void write_close(uint16_t code, const std::string& reason) override {
+      ws_.async_close(beast::websocket::close_reason(static_cast<beast::websocket::close_code>(code), reason),
+                      [self = self()](const boost::system::error_code&) { self->end_writer(); });
+    }
+
+    beast::websocket::stream<beast::tcp_stream> ws_;
+    bhttp::request<bhttp::string_body> head_;  // until the handshake is done
+    beast::flat_buffer rbuf_;
+  };
+
+  class SseSession final : public StreamSession {
+   public:
+    SseSession(Impl& srv, std::unique_ptr<ConnGuard> guard, beast::tcp_stream&& stream, const StreamUpgrade& up,
+               Request req, Clock::time_point t0)
+        : StreamSession(srv, std::move(guard), up, std::move(req), t0, stream.get_executor()),
+          stream_(std::move(stream)),
+          heartbeat_(stream_.get_executor()) {
+      guard_->st->stream = &stream_;
+    }
+
+    // head: the status line and headers. The body ends when the connection closes (no length,
+    // no chunking): the simplest framing every HTTP/1.1 client reads.
+    void start(std::string head, int status) {
+      bound_kernel_send_buffer(socket());
+      head_ = std::move(head);
+      stream_.expires_after(srv_.opt.write_timeout);
+      asio::async_write(stream_, asio::buffer(head_),
+                        [self = self(), status](const boost::system::error_code& ec, std::size_t) {
+                          self->srv_.record(self->req_, status, self->t0_, 0);
+                          self->head_ = {};
+                          if (!ec) self->open();
+                        });
+    }
+
+   private:
+    std::shared_ptr<SseSession> self() { return std::static_pointer_cast<SseSession>(shared_from_this()); }
+    tcp::socket& socket() override { return stream_.socket(); }
 
     // The client sends nothing after the request; reading only notices that it went away.
-    auto reader = [&]() -> asio::awaitable<void> {
-      std::array<char, 512> junk;
-      for (;;) {
-        auto [ec, n] = co_await stream.socket().async_read_some(asio::buffer(junk), kTok);
-        (void)n;
-        if (ec) break;
-      }
-      conn->mark_closed();
-      wake.cancel();
-    };
-    auto writer = [&]() -> asio::awaitable<void> {
-      static const std::string kHeartbeat = ": heartbeat\n\n";
-      for (;;) {
-        SendQueue::Next n = conn->next();
-        if (n.closed || n.closing) break;
-        if (n.msg) {
-          stream.expires_after(opt.write_timeout);
-          auto [ec, w] = co_await asio::async_write(stream, asio::buffer(n.msg->data(), n.msg->size()), kTok);
-          (void)w;
-          if (ec) break;
-          continue;
+    void start_read() override {
+      socket().async_read_some(asio::buffer(junk_), [self = self()](const boost::system::error_code& ec, std::size_t) {
+        if (ec) {
+          self->heartbeat_.cancel();
+          self->reader_done();
+        } else {
+          self->start_read();
         }
-        wake.expires_after(lim.ping_interval);
-        auto [ec] = co_await wake.async_wait(kTok);
-        if (!ec) {  // nothing to send for a while: a comment keeps proxies and clients from timing out
-          stream.expires_after(opt.write_timeout);
-          auto [wec, w] = co_await asio::async_write(stream, asio::buffer(kHeartbeat), kTok);
-          (void)w;
-          if (wec) break;
-        }
-      }
-      conn->mark_closed();
-      boost::system::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      stream.socket().cancel(ignored);
-    };
-    {
-      auto both = reader() && writer();  // named: GCC 12 and temporaries in co_await
-      co_await std::move(both);
+      });
     }
-    *alive = false;
-    conn->mark_closed();
-    conn->on_wake = nullptr;
-    st.stop_stream = nullptr;
-    kill.cancel();
-    try {
-      handler->on_close();
-    } catch (const std::exception& e) {
-      spdlog::error("sse on_close failed: {}", e.what());
+
+    void write_message(const std::string& msg) override {
+      stream_.expires_after(srv_.opt.write_timeout);
+      asio::async_write(stream_, asio::buffer(msg.data(), msg.size()),
+                        [self = self()](const boost::system::error_code& ec, std::size_t) { self->written(ec); });
+    }
+    void write_close(uint16_t, const std::string&) override {
+      heartbeat_.cancel();
+      boost::system::error_code ignored;
+      socket().shutdown(tcp::socket::shutdown_both, ignored);
+      end_writer();
+    }
+
+    // Nothing to send for a while: a comment keeps proxies and clients from timing out.
+    void queue_empty() override {
+      heartbeat_.expires_after(lim_.ping_interval);
+      heartbeat_.async_wait([self = self()](const boost::system::error_code& ec) {
+        if (ec || self->writing_ || self->writer_done_) return;
+        static const std::string kHeartbeat = ": heartbeat\n\n";
+        self->writing_ = true;
+        self->write_message(kHeartbeat);
+      });
+    }
+
+    beast::tcp_stream stream_;
+    asio::steady_timer heartbeat_;
+    std::string head_;  // until written
+    std::array<char, 64> junk_;
+  };
+
+  // Hands the connection over to a stream session (the request coroutines return right after).
+  void start_stream(beast::tcp_stream& stream, std::unique_ptr<ConnGuard>& guard,
+                    bhttp::request<bhttp::string_body>& head, Request& req, Response& res, Clock::time_point t0) {
+    const StreamUpgrade& up = *res.stream;
+    if (up.kind == StreamKind::sse) {
+      finish_headers(req, res);
+      res.headers.set("Cache-Control", "no-store");
+      res.headers.set("X-Accel-Buffering", "no");  // proxies must not buffer the stream
+      if (!res.headers.has("Content-Type")) res.headers.set("Content-Type", "text/event-stream; charset=utf-8");
+      std::string text = "HTTP/1.1 " + std::to_string(res.status) + " " +
+                         std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status))) + "\r\n";
+      for (const auto& [k, v] : res.headers.items()) text += k + ": " + v + "\r\n";
+      text += "Connection: close\r\n\r\n";
+      auto s = std::make_shared<SseSession>(*this, std::move(guard), std::move(stream), up, std::move(req), t0);
+      s->start(std::move(text), res.status);
+    } else {
+      auto s = std::make_shared<WebSocketSession>(*this, std::move(guard), std::move(stream), std::move(head), up,
+                                                  std::move(req), t0);
+      s->start();
     }
   }
 
