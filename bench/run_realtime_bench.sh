@@ -10,11 +10,13 @@
 #      publish-to-delivery latency p50/p99 (client clock: right before the request is written ->
 #      arrival at each subscriber) (aim p99 < 20 ms), fan-out rate (subscribers / time until the
 #      last one got the event, median over events) and delivered messages/s over the run
-#   3. POST /tasks throughput (wrk -t1 -c8, BENCH_DURATION s) with 0 and with SUBS connected
-#      subscribers, and the ratio; the same for the baseline's POST /publish. The subscribers
-#      read as fast as one client thread can on the same machine: taskhub closes those that fall
-#      WS_SEND_QUEUE_MAX behind (4008, counted as "closed"); the baseline drops messages for them
-#      (queue of 1024 per client). "received" counts the task.created messages they got.
+#   3. POST /tasks throughput (wrk -t1 -c8, BENCH_DURATION s) with 0 subscribers, with SUBS
+#      connected subscribers of another project (the cost of holding them: they receive nothing),
+#      and with SUBS subscribers of the project written to (each POST is SUBS deliveries), and the
+#      ratios; the same for the baseline's POST /publish. The subscribers read as fast as one
+#      client thread can on the same machine: taskhub closes those that fall WS_SEND_QUEUE_MAX
+#      behind (4008, counted as "closed"); the baseline drops messages for them (queue of 1024
+#      per client). "received" counts the task.created messages they got.
 #
 # Usage: bench/run_realtime_bench.sh [build-dir]   (default: build)
 # Env:   IDLE (default 10000), SUBS (1000), EVENTS (50), GAP_MS (50), BENCH_DURATION (10)
@@ -68,6 +70,8 @@ WS=$(curl -sf -X POST "$API/workspaces" -H "Authorization: Bearer $TOKEN" -H 'Co
   -d '{"name":"Bench"}' | json id)
 PROJECT=$(curl -sf -X POST "$API/workspaces/$WS/projects" -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/json' -d '{"name":"Bench","key":"BEN"}' | json id)
+OTHER_PROJECT=$(curl -sf -X POST "$API/workspaces/$WS/projects" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"name":"Elsewhere","key":"ELS"}' | json id)
 export BENCH_TOKEN=$TOKEN BENCH_PROJECT=$PROJECT
 
 # Starts realtime_fanout in hold mode ($1 = taskhub|baseline, $2 = port, $3 = clients) and waits
@@ -156,6 +160,13 @@ run_wrk() {  # $1 script, $2 url -> "rps requests non2xx"
 }
 wrk -t1 -c8 -d2s -s "$TMP/create.lua" "$TASKS_URL" >/dev/null
 read -r T_RPS0 T_N0 T_NON0 <<<"$(run_wrk "$TMP/create.lua" "$TASKS_URL")"
+T_RPSO=0; T_NONO=""
+export BENCH_PROJECT=$OTHER_PROJECT
+if hold_start taskhub "$PORT" "$SUBS"; then
+  read -r T_RPSO T_NO T_NONO <<<"$(run_wrk "$TMP/create.lua" "$TASKS_URL")"
+  hold_stop
+fi
+export BENCH_PROJECT=$PROJECT
 T_RPS1=0; T_N1=0; T_NON1=""; T_HOLD="n/a"; T_CLOSE=""
 if hold_start taskhub "$PORT" "$SUBS"; then
   read -r T_RPS1 T_N1 T_NON1 <<<"$(run_wrk "$TMP/create.lua" "$TASKS_URL")"
@@ -170,7 +181,8 @@ if hold_start baseline "$BASE_PORT" "$SUBS"; then
   sleep 3; hold_stop; B_HOLD="$(tail -1 "$TMP/hold.out") of ~$((B_N1 * SUBS)) published to them, 3 s after the end"
 fi
 echo "-- 3. publish throughput with 0 and $SUBS connected subscribers (wrk -t1 -c8, ${DUR}s) --"
-echo "taskhub POST /tasks:     0 subs $T_RPS0 req/s${T_NON0:+ [$T_NON0 non-2xx]}   $SUBS subs $T_RPS1 req/s${T_NON1:+ [$T_NON1 non-2xx]}   ratio $(ratio "$T_RPS1" "$T_RPS0")   (subscribers: $T_HOLD)"
+echo "taskhub POST /tasks:     0 subs $T_RPS0 req/s${T_NON0:+ [$T_NON0 non-2xx]}   $SUBS subs of another project $T_RPSO req/s${T_NONO:+ [$T_NONO non-2xx]}   ratio $(ratio "$T_RPSO" "$T_RPS0")"
+echo "                         $SUBS subs of this project $T_RPS1 req/s${T_NON1:+ [$T_NON1 non-2xx]}   ratio $(ratio "$T_RPS1" "$T_RPS0")   (subscribers: $T_HOLD)"
 [ -z "$T_CLOSE" ] || echo "   taskhub closed subscribers during the run (they could not keep up; first: $T_CLOSE)"
 echo "baseline POST /publish:  0 subs $B_RPS0 req/s   $SUBS subs $B_RPS1 req/s   ratio $(ratio "$B_RPS1" "$B_RPS0")   (subscribers: $B_HOLD)"
 echo "   taskhub POST /tasks with $SUBS subscribers vs baseline publish with $SUBS subscribers: ratio $(ratio "$T_RPS1" "$B_RPS1")"
