@@ -147,6 +147,8 @@ Config config_from_map(const std::map<std::string, std::string>& vars) {
     c.ws_max_message_bytes = to_int("WS_MAX_MESSAGE_BYTES", *v, 256, 16 << 20);
   if (auto v = get("WS_PING_SECONDS")) c.ws_ping_seconds = to_int("WS_PING_SECONDS", *v, 1, 3600);
   if (auto v = get("WS_AUTH_TIMEOUT_MS")) c.ws_auth_timeout_ms = to_int("WS_AUTH_TIMEOUT_MS", *v, 100, 600'000);
+  if (auto v = get("WS_CREDENTIAL_CHECK_SECONDS"))
+    c.ws_credential_check_seconds = to_int("WS_CREDENTIAL_CHECK_SECONDS", *v, 1, 3600);
   if (auto v = get("WS_REPLAY_MAX")) c.ws_replay_max = to_int("WS_REPLAY_MAX", *v, 1, 1'000'000);
   if (auto v = get("EVENT_RETENTION_HOURS"))
     c.event_retention_hours = static_cast<int>(to_int("EVENT_RETENTION_HOURS", *v, 24, 24 * 3650));

@@ -53,6 +53,7 @@ struct Config {
   int64_t ws_max_message_bytes = 64 * 1024; // incoming WebSocket message; larger -> close 1009
   int64_t ws_ping_seconds = 25;             // ping / SSE heartbeat; silent peer dropped after 2x
   int64_t ws_auth_timeout_ms = 5000;        // the auth message must arrive within this -> else 4001
+  int64_t ws_credential_check_seconds = 60;  // streams' credentials re-checked (revoked, logged out)
   int64_t ws_replay_max = 1000;             // more missed events -> "reload"
   // Domain events (services/events): published events are kept this long for replay, then purged
   int event_retention_hours = 48;

@@ -41,6 +41,8 @@ struct AppContext {
   Mailer* mailer = nullptr;           // "mailer"
   auth::AuthService* auth = nullptr;  // "auth"
   http::Authenticator authenticator;  // "auth": verifies bearer tokens for every route
+  // "auth": is the credential behind a principal still good (long-lived streams re-check it)?
+  std::function<bool(const Principal&)> credential_valid;
   projects::Client* projects = nullptr;  // "projects": membership, roles, states, labels
   events::Outbox* outbox = nullptr;      // "events": append events in a write transaction; replay
   events::EventBus* bus = nullptr;       // "events": published events (in-process or Redis)

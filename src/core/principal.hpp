@@ -14,6 +14,10 @@ struct Principal {
   CredentialKind kind = CredentialKind::access_token;
   std::string session_id;  // refresh-token family of the access token ("" for API tokens)
   std::string token_id;    // jti of the access token or id of the API token
+  // When the credential stops being valid (ms since the epoch; 0: never, an API token without
+  // an expiry). Long-lived connections (WebSocket, SSE) end then.
+  int64_t expires_at_ms = 0;
+  int64_t token_version = 0;  // access tokens: the user's token version they were issued under
 };
 
 }  // namespace taskhub

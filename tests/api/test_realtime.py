@@ -18,7 +18,7 @@ import pytest
 import requests
 import websockets
 
-from support import (Client, add_workspace_member, assert_problem, new_account, new_project, new_workspace,
+from support import (Client, add_workspace_member, assert_problem, login, new_account, new_project, new_workspace,
                      random_secret)
 
 WAIT = 5.0
@@ -39,7 +39,7 @@ async def connect(srv, token: str | None = None, **kw):
     if token is not None:
         await ws.send(json.dumps({"type": "auth", "token": token}))
         msg = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
-        assert msg == {"type": "auth_ok", "user_id": msg.get("user_id")}, msg
+        assert msg["type"] == "auth_ok" and set(msg) == {"type", "user_id", "expires_at"}, msg
     return ws
 
 
@@ -112,10 +112,15 @@ def test_auth_is_required_first(server, api):
         ws = await connect(server)
         await ws.send("not json")
         assert await closed_with(ws) == 4001
-        # A good token works, and a second auth is refused politely.
+        # A good token works; a second auth with a token of the same user renews the credential,
+        # a bad one is refused politely and the connection keeps its credential.
         ws = await connect(server, a.access_token)
         await ws.send(json.dumps({"type": "auth", "token": a.access_token}))
-        assert (await next_message(ws))["code"] == "already-authenticated"
+        assert (await next_message(ws))["type"] == "auth_ok"
+        await ws.send(json.dumps({"type": "auth", "token": "not-a-token"}))
+        assert (await next_message(ws))["code"] == "invalid-token"
+        await ws.send(json.dumps({"type": "ping", "id": 7}))
+        assert (await next_message(ws)) == {"type": "pong", "id": 7}
         await ws.close()
 
     run(main())
@@ -425,6 +430,44 @@ def test_sse_stream(server, api):
     ev2, _ = sse.wait_for(lambda e: e.get("type") == "task.created")
     assert ev2["task_id"] == missed["id"]
     sse.close()
+
+
+def test_streams_end_when_their_credential_is_revoked(server_factory):
+    """A logout everywhere ends the user's open WebSocket and SSE streams within
+    WS_CREDENTIAL_CHECK_SECONDS (4001); a fresh token of the same user sent on the socket renews
+    it; another user's token is refused there; other users' streams stay open."""
+    srv = server_factory(WS_CREDENTIAL_CHECK_SECONDS="1")
+    api = Client(srv.url)
+    a, b = new_account(api), new_account(api)
+
+    async def main():
+        wa = await connect(srv, a.access_token)
+        wb = await connect(srv, b.access_token)
+        fresh = login(api, a.email).json()["access_token"]
+        await wa.send(json.dumps({"type": "auth", "token": fresh}))
+        msg = await next_message(wa)
+        assert msg["type"] == "auth_ok" and msg["user_id"] == a.id and msg["expires_at"].endswith("Z"), msg
+        await wa.send(json.dumps({"type": "auth", "token": b.access_token}))
+        assert (await next_message(wa))["code"] == "already-authenticated"
+        sse = SseReader(srv.url + "/api/v1/events?channels=user:me", a.headers)
+        assert sse.resp.status_code == 200
+        await asyncio.sleep(1.5)  # a credential check round passes: nothing is revoked yet
+        await wa.send(json.dumps({"type": "ping", "id": 1}))
+        assert (await next_message(wa))["type"] == "pong"
+
+        r = api.post("/api/v1/auth/logout-all", headers=a.headers)
+        assert r.status_code in (200, 204), r.text
+        t0 = time.monotonic()
+        assert await closed_with(wa, 5) == 4001
+        assert time.monotonic() - t0 < 4
+        sse.thread.join(5)
+        assert not sse.thread.is_alive(), "the SSE stream of a logged-out user stayed open"
+        await wb.send(json.dumps({"type": "ping", "id": 2}))
+        assert (await next_message(wb))["type"] == "pong"
+        await wb.close()
+
+    run(main())
+    api.close()
 
 
 def test_sse_heartbeat(server_factory):

@@ -20,6 +20,7 @@ class AuthModule final : public Module {
     AuthService* svc = service_.get();
     ctx.auth = svc;
     ctx.authenticator = [svc](std::string_view bearer) { return svc->authenticate(bearer); };
+    ctx.credential_valid = [svc](const Principal& p) { return svc->still_valid(p); };
     register_routes(ctx.router, *svc);
     ctx.metrics_sources.emplace_back([svc] { return svc->metrics_text(); });
   }

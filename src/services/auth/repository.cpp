@@ -248,11 +248,13 @@ bool revoke_api_token(sql::Connection& c, std::string_view user_id, std::string_
                 {now, id, user_id}) > 0;
 }
 
-std::optional<ApiTokenAuthState> api_token_auth_state(sql::Connection& c, std::string_view token_hash) {
+namespace {
+std::optional<ApiTokenAuthState> api_token_auth_state_where(sql::Connection& c, const char* column,
+                                                           std::string_view value) {
   auto res = c.query(std::string("SELECT ") + kApiTokenCols +
                          ", u.is_active, u.is_admin FROM api_tokens t JOIN users u ON u.id = t.user_id "
-                         "WHERE t.token_hash = ?",
-                     {token_hash});
+                         "WHERE t." + column + " = ?",
+                     {value});
   auto r = res.first();
   if (!r) return std::nullopt;
   ApiTokenAuthState st;
@@ -260,6 +262,15 @@ std::optional<ApiTokenAuthState> api_token_auth_state(sql::Connection& c, std::s
   st.user_active = r->boolean(10);
   st.is_admin = r->boolean(11);
   return st;
+}
+}  // namespace
+
+std::optional<ApiTokenAuthState> api_token_auth_state(sql::Connection& c, std::string_view token_hash) {
+  return api_token_auth_state_where(c, "token_hash", token_hash);
+}
+
+std::optional<ApiTokenAuthState> api_token_auth_state_by_id(sql::Connection& c, std::string_view id) {
+  return api_token_auth_state_where(c, "id", id);
 }
 
 void touch_api_token(sql::Connection& c, std::string_view id, int64_t now) {

@@ -122,6 +122,7 @@ void insert_api_token(sql::Connection& c, const ApiTokenRecord& t);
 std::vector<ApiTokenRecord> list_api_tokens(sql::Connection& c, std::string_view user_id, int64_t limit);
 bool revoke_api_token(sql::Connection& c, std::string_view user_id, std::string_view id, int64_t now);
 std::optional<ApiTokenAuthState> api_token_auth_state(sql::Connection& c, std::string_view token_hash);
+std::optional<ApiTokenAuthState> api_token_auth_state_by_id(sql::Connection& c, std::string_view id);
 void touch_api_token(sql::Connection& c, std::string_view id, int64_t now);
 
 // password resets

@@ -857,6 +857,7 @@ std::optional<Principal> AuthService::authenticate(std::string_view bearer) {
     p.can_write = st->token.scope == "read-write";
     p.kind = CredentialKind::api_token;
     p.token_id = st->token.id;
+    p.expires_at_ms = st->token.expires_at.value_or(0);
     return p;
   }
 
@@ -873,7 +874,22 @@ std::optional<Principal> AuthService::authenticate(std::string_view bearer) {
   p.kind = CredentialKind::access_token;
   p.session_id = claims->sid;
   p.token_id = claims->jti;
+  p.expires_at_ms = claims->exp * 1000;
+  p.token_version = claims->ver;
   return p;
+}
+
+bool AuthService::still_valid(const Principal& p) {
+  const int64_t now = clock_.now_ms();
+  if (p.expires_at_ms && p.expires_at_ms <= now) return false;
+  if (p.kind == CredentialKind::api_token) {
+    auto st = db_.read_value([&](sql::Connection& c) { return repo::api_token_auth_state_by_id(c, p.token_id); });
+    return st && !st->token.revoked_at && st->user_active &&
+           !(st->token.expires_at && *st->token.expires_at <= now);
+  }
+  auto st = db_.read_value([&](sql::Connection& c) { return repo::session_auth_state(c, p.user_id, p.session_id); });
+  return st && st->user_active && st->token_version == p.token_version && !st->session_revoked_at &&
+         st->session_expires_at > now;
 }
 
 }  // namespace taskhub::auth

@@ -219,6 +219,10 @@ class AuthService {
 
   // --- bearer verification (access JWT or "thp_" API token); nullopt when not valid now.
   std::optional<Principal> authenticate(std::string_view bearer);
+  // Is the credential a principal was authenticated with still good (not expired, not revoked,
+  // the session not logged out, the user still active, no password change since)? For
+  // connections that outlive a request: realtime re-checks its streams with it.
+  bool still_valid(const Principal& p);
 
   const AuthOptions& options() const { return opt_; }
   const JwtCodec& jwt() const { return jwt_; }

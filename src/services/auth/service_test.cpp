@@ -520,6 +520,38 @@ TEST_P(AuthServiceTest, DeactivateBlocksTokensImmediately) {
   EXPECT_FALSE(svc().authenticate(tp.access.token).has_value());  // sessions stay revoked
 }
 
+// Long-lived streams re-check the principal they were opened with (realtime).
+TEST_P(AuthServiceTest, StillValidFollowsExpiryLogoutRevocationAndDeactivation) {
+  add_user("admin@example.com");
+  User u = add_user("val@example.com");
+  Principal admin = principal_of(svc().login("admin@example.com", kPassword, kClient));
+  TokenPair a = svc().login("val@example.com", kPassword, kClient);
+  TokenPair b = svc().login("val@example.com", kPassword, kClient);
+  Principal pa = *svc().authenticate(a.access.token), pb = *svc().authenticate(b.access.token);
+  EXPECT_EQ(pa.expires_at_ms, (clock_.now_ms() / 1000 + a.access.expires_in) * 1000);
+  ApiTokenInfo keep = svc().create_api_token(pa, "keep", "read", std::nullopt);
+  ApiTokenInfo drop = svc().create_api_token(pa, "drop", "read", 1);
+  Principal pkeep = *svc().authenticate(keep.token), pdrop = *svc().authenticate(drop.token);
+  EXPECT_EQ(pkeep.expires_at_ms, 0);
+  EXPECT_EQ(pdrop.expires_at_ms, clock_.now_ms() + 86'400'000LL);
+  for (const auto* p : {&pa, &pb, &pkeep, &pdrop}) EXPECT_TRUE(svc().still_valid(*p));
+
+  svc().logout(a.refresh_token);  // a's session ends; b's does not
+  EXPECT_FALSE(svc().still_valid(pa));
+  EXPECT_TRUE(svc().still_valid(pb));
+  svc().revoke_api_token(pb, drop.id);
+  EXPECT_FALSE(svc().still_valid(pdrop));
+  EXPECT_TRUE(svc().still_valid(pkeep));
+
+  Principal late = pb;
+  late.expires_at_ms = clock_.now_ms();
+  EXPECT_FALSE(svc().still_valid(late));
+
+  svc().admin_set_active(admin, u.id, false);
+  EXPECT_FALSE(svc().still_valid(pb));
+  EXPECT_FALSE(svc().still_valid(pkeep));
+}
+
 TEST_P(AuthServiceTest, AdminListPaginatesById) {
   add_user("admin@example.com");
   for (int i = 0; i < 4; ++i) add_user("user" + std::to_string(i) + "@example.com");

@@ -180,13 +180,18 @@ class SessionHandler final : public http::StreamHandler {
 };
 
 Hub::Hub(Options opt, events::Outbox* outbox, events::EventBus* bus, projects::Client& projects, Authenticate auth,
-         TaskProject task_project)
+         TaskProject task_project, CredentialCheck still_valid)
     : opt_(std::move(opt)),
       outbox_(outbox),
       bus_(bus),
       projects_(projects),
       auth_(std::move(auth)),
-      task_project_(std::move(task_project)) {}
+      task_project_(std::move(task_project)),
+      still_valid_(std::move(still_valid)) {
+  if (still_valid_)
+    credential_loop_ = std::make_unique<BackgroundLoop>("realtime-credentials", opt_.credential_check_interval,
+                                                        [this] { return check_credentials(); });
+}
 
 Hub::~Hub() { stop(); }
 
@@ -197,6 +202,7 @@ void Hub::start() {
     stopping_ = false;
   }
   thread_ = std::thread([this] { loop(); });
+  if (credential_loop_) credential_loop_->start();
   if (bus_ && !bus_subscribed_) {
     bus_sub_ = bus_->subscribe([this](const events::Event& e) { publish_local(e); });
     bus_subscribed_ = true;
@@ -204,6 +210,7 @@ void Hub::start() {
 }
 
 void Hub::stop() {
+  if (credential_loop_) credential_loop_->stop();
   if (bus_ && bus_subscribed_) {
     bus_->unsubscribe(bus_sub_);
     bus_subscribed_ = false;
@@ -256,6 +263,7 @@ void Hub::loop() {
     {
       std::unique_lock lk(mu_);
       auto deadline = auth_deadlines_.empty() ? SteadyClock::time_point::max() : auth_deadlines_.front().first;
+      if (!sessions_.empty()) deadline = std::min(deadline, next_expiry_sweep_);
       auto ready = [&] { return stopping_ || !queue_.empty() || overloaded_; };
       if (deadline == SteadyClock::time_point::max())
         cv_.wait(lk, ready);
@@ -280,7 +288,79 @@ void Hub::loop() {
       }
     }
     expire_unauthenticated();
+    if (auto now = SteadyClock::now(); now >= next_expiry_sweep_) {
+      expire_credentials();
+      next_expiry_sweep_ = now + std::chrono::seconds(1);
+    }
   }
+}
+
+int64_t Hub::now_ms() const {
+  if (opt_.now_ms) return opt_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A stream must not outlive its credential: an access token lasts minutes, so a client either
+// sends a fresh one ({"type":"auth"} again) before it expires or reconnects and resumes.
+void Hub::expire_credentials() {
+  const int64_t now = now_ms();
+  for (auto& [id, s] : sessions_)
+    if (s->who && s->who->expires_at_ms && s->who->expires_at_ms <= now && !s->closed && s->conn &&
+        s->conn->is_open())
+      s->conn->close(kCloseAuth, "token expired");
+}
+
+BackgroundLoop::Next Hub::check_credentials() {
+  using Snapshot = std::vector<std::pair<std::weak_ptr<Session>, Principal>>;
+  auto promise = std::make_shared<std::promise<Snapshot>>();
+  auto fut = promise->get_future();
+  bool posted = post(
+      [this, promise] {
+        Snapshot v;
+        v.reserve(sessions_.size());
+        for (auto& [id, s] : sessions_)
+          if (s->who && !s->closed) v.emplace_back(s, *s->who);
+        promise->set_value(std::move(v));
+      },
+      false, false);
+  if (!posted || fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready) return opt_.credential_check_interval;
+  Snapshot list;
+  try {
+    list = fut.get();
+  } catch (const std::future_error&) {  // the hub stopped before the snapshot was taken
+    return opt_.credential_check_interval;
+  }
+  // One check per credential, however many connections share it.
+  std::unordered_map<std::string, bool> verdicts;
+  std::vector<std::pair<std::weak_ptr<Session>, std::string>> revoked;  // session, token id
+  for (auto& [weak, who] : list) {
+    std::string key = who.token_id + '|' + who.session_id + '|' + std::to_string(who.token_version);
+    auto it = verdicts.find(key);
+    if (it == verdicts.end()) {
+      bool ok = true;
+      try {
+        ok = still_valid_(who);
+      } catch (const std::exception& e) {
+        // The database is unreachable: keep the streams; the next round decides.
+        spdlog::warn("realtime: credential check failed: {}", e.what());
+      }
+      it = verdicts.emplace(std::move(key), ok).first;
+    }
+    if (!it->second) revoked.emplace_back(weak, who.token_id);
+  }
+  if (!revoked.empty())
+    post(
+        [revoked = std::move(revoked)] {
+          for (const auto& [weak, token_id] : revoked) {
+            auto s = weak.lock();
+            // Unless it authenticated again since the snapshot.
+            if (s && !s->closed && s->conn && s->who && s->who->token_id == token_id)
+              s->conn->close(kCloseAuth, "credential revoked");
+          }
+        },
+        false, false);
+  return opt_.credential_check_interval;
 }
 
 void Hub::overloaded() {
@@ -358,6 +438,12 @@ void Hub::send_control(Session& s, std::string text) {
 }
 
 namespace {
+std::string auth_ok(const Principal& who) {
+  json::object o{{"type", "auth_ok"}, {"user_id", who.user_id}, {"expires_at", nullptr}};
+  if (who.expires_at_ms) o["expires_at"] = format_rfc3339_ms(who.expires_at_ms);
+  return json::serialize(o);
+}
+
 std::string error_json(std::string_view code, std::string_view message, std::string_view channel = {}) {
   json::object o{{"type", "error"}, {"code", code}, {"message", message}};
   if (!channel.empty()) o["channel"] = channel;
@@ -398,7 +484,7 @@ void Hub::handle_message(const std::shared_ptr<Session>& sp, const std::string& 
       return;
     }
     s.who = std::move(who);
-    send_control(s, json::serialize(json::object{{"type", "auth_ok"}, {"user_id", s.who->user_id}}));
+    send_control(s, auth_ok(*s.who));
     return;
   }
 
@@ -455,7 +541,22 @@ void Hub::handle_message(const std::shared_ptr<Session>& sp, const std::string& 
     return;
   }
   if (type == "auth") {
-    send_control(s, error_json("already-authenticated", "This connection is already authenticated."));
+    // A fresh token for the same user extends the connection past the old token's expiry.
+    auto token = str("token");
+    std::optional<Principal> who;
+    try {
+      if (token && !token->empty()) who = auth_(*token);
+    } catch (const std::exception& e) {
+      spdlog::warn("realtime: authentication failed: {}", e.what());
+    }
+    if (!who) {
+      send_control(s, error_json("invalid-token", "That token is invalid or expired; the connection keeps its current one."));
+    } else if (who->user_id != s.who->user_id) {
+      send_control(s, error_json("already-authenticated", "This connection is authenticated as another user."));
+    } else {
+      s.who = std::move(who);
+      send_control(s, auth_ok(*s.who));
+    }
     return;
   }
   if (!o) {

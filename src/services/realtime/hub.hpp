@@ -23,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/background_loop.hpp"
 #include "core/principal.hpp"
 #include "http/stream.hpp"
 #include "ports/event_bus.hpp"
@@ -38,10 +39,16 @@ struct Options {
   std::size_t replay_max = 1'000;            // more missed events than this: "reload"
   std::size_t queue_max = 100'000;           // dispatcher backlog; beyond: sessions told to reconnect
   std::size_t max_pending_messages = 64;     // client messages waiting for the dispatcher, per session
+  // A stream's credential is re-checked this often (revoked token, logout, deactivated user,
+  // password change): the stream ends within this of the change. Expiry is checked each second.
+  std::chrono::milliseconds credential_check_interval{60'000};
+  std::function<int64_t()> now_ms;  // wall clock in ms (tests); empty: the system clock
   http::StreamLimits limits;
 };
 
 using Authenticate = std::function<std::optional<Principal>(std::string_view token)>;
+// Is the credential behind a principal still good? (auth::AuthService::still_valid; blocking.)
+using CredentialCheck = std::function<bool(const Principal&)>;
 using TaskProject = std::function<std::optional<std::string>(const std::string& user, const std::string& task)>;
 
 struct Channel {
@@ -60,8 +67,9 @@ std::string event_json(const events::Event& e);
 
 class Hub {
  public:
+  // still_valid empty: credentials are only checked for expiry.
   Hub(Options opt, events::Outbox* outbox, events::EventBus* bus, projects::Client& projects, Authenticate auth,
-      TaskProject task_project);
+      TaskProject task_project, CredentialCheck still_valid = {});
   ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
@@ -110,7 +118,10 @@ class Hub {
   void send_event(Session& s, const events::Event& e, const std::string& json);
   void send_control(Session& s, std::string json);
   void expire_unauthenticated();
+  void expire_credentials();
+  BackgroundLoop::Next check_credentials();  // the credential loop's tick
   void overloaded();
+  int64_t now_ms() const;
 
   Options opt_;
   events::Outbox* outbox_;
@@ -118,6 +129,7 @@ class Hub {
   projects::Client& projects_;
   Authenticate auth_;
   TaskProject task_project_;
+  CredentialCheck still_valid_;
   uint64_t bus_sub_ = 0;
   bool bus_subscribed_ = false;
 
@@ -128,6 +140,8 @@ class Hub {
   bool overloaded_ = false;
   bool stopping_ = false;
   std::thread thread_;
+  // Re-checks stream credentials off the dispatcher (they are blocking database reads).
+  std::unique_ptr<BackgroundLoop> credential_loop_;
   // Shared with the stream handlers, which the HTTP server may destroy after the hub.
   std::shared_ptr<std::atomic<std::size_t>> connections_ = std::make_shared<std::atomic<std::size_t>>(0);
   std::atomic<uint64_t> delivered_{0};
@@ -145,6 +159,7 @@ class Hub {
   std::unordered_map<uint64_t, std::shared_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::unordered_set<Session*>> index_;  // channel key -> sessions
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::weak_ptr<Session>>> auth_deadlines_;
+  std::chrono::steady_clock::time_point next_expiry_sweep_{};
   uint64_t next_session_ = 1;
 };
 

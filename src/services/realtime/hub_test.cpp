@@ -127,11 +127,25 @@ class RealtimeHubTest : public ::testing::Test {
         [this](std::string_view token) -> std::optional<Principal> {
           if (token == "tok-alice") return Principal{alice};
           if (token == "tok-bob") return Principal{bob};
+          // Expiring credentials: "exp-<user>-<token id>-<expires at ms>".
+          if (token.rfind("exp-", 0) == 0) {
+            std::string t(token.substr(4));
+            auto a = t.find('-'), b = t.rfind('-');
+            Principal p{t.substr(0, a) == "alice" ? alice : bob};
+            p.token_id = t.substr(a + 1, b - a - 1);
+            p.expires_at_ms = std::stoll(t.substr(b + 1));
+            return p;
+          }
           return std::nullopt;
         },
         [this](const std::string& user, const std::string& task) -> std::optional<std::string> {
           if (task == t1 && access.members.count({user, p1})) return p1;
           return std::nullopt;
+        },
+        [this](const Principal& p) {
+          std::lock_guard lk(revoked_mu);
+          ++credential_checks;
+          return !revoked.count(p.token_id);
         });
     hub->start();
   }
@@ -191,6 +205,9 @@ class RealtimeHubTest : public ::testing::Test {
 
   std::string alice = new_uuid_v7(), bob = new_uuid_v7();
   std::string ws1, p1, p2, t1;
+  std::mutex revoked_mu;
+  std::set<std::string> revoked;  // token ids
+  int credential_checks = 0;
   int64_t seq = 0;
   Options opt;
   MemOutbox outbox;
@@ -462,6 +479,71 @@ TEST_F(RealtimeHubTest, ClosedSessionsLeaveTheIndex) {
   hub->flush();
   publish("task.created", p1, new_uuid_v7());
   EXPECT_TRUE(a.conn->take().empty());
+}
+
+TEST_F(RealtimeHubTest, ExpiredTokenEndsTheStreamUnlessRenewed) {
+  auto clock = std::make_shared<std::atomic<int64_t>>(1'700'000'000'000);
+  hub->stop();
+  opt.now_ms = [clock] { return clock->load(); };
+  make_hub();
+  auto a = open("exp-alice-t1-1700000060000");
+  auto b = open("exp-bob-t2-1700000060000");
+  sub(a, "project:" + p1);
+  // A fresh token for the same user extends a's connection; another user's token is refused.
+  say(a, json::object{{"type", "auth"}, {"token", "exp-bob-t3-1700000999000"}});
+  auto m = a.conn->take();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(S(m[0].at("code")), "already-authenticated");
+  say(a, json::object{{"type", "auth"}, {"token", "bogus"}});
+  m = a.conn->take();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(S(m[0].at("code")), "invalid-token");
+  say(a, json::object{{"type", "auth"}, {"token", "exp-alice-t4-1700000120000"}});
+  m = a.conn->take();
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(S(m[0].at("type")), "auth_ok");
+  EXPECT_EQ(S(m[0].at("expires_at")), "2023-11-14T22:15:20.000Z");
+
+  clock->store(1'700'000'060'000);  // b's token expires; a's renewed one does not
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));  // the dispatcher sweeps each second
+  hub->flush();
+  EXPECT_TRUE(b.conn->closed);
+  EXPECT_EQ(b.conn->code, 4001);
+  EXPECT_EQ(b.conn->reason, "token expired");
+  EXPECT_FALSE(a.conn->closed);
+  publish("task.created", p1, new_uuid_v7());
+  EXPECT_EQ(a.conn->take().size(), 1u);  // still subscribed
+
+  clock->store(1'700'000'120'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));
+  hub->flush();
+  EXPECT_TRUE(a.conn->closed);
+  EXPECT_EQ(a.conn->code, 4001);
+}
+
+TEST_F(RealtimeHubTest, RevokedCredentialEndsTheStreamAtTheNextCheck) {
+  hub->stop();
+  opt.credential_check_interval = std::chrono::milliseconds(100);
+  make_hub();
+  auto a = open("exp-alice-keep-9999999999999");
+  auto a2 = open("exp-alice-keep-9999999999999");  // same credential: checked once per round
+  auto b = open("exp-bob-gone-9999999999999");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  hub->flush();
+  EXPECT_FALSE(a.conn->closed);
+  EXPECT_FALSE(b.conn->closed);
+  {
+    std::lock_guard lk(revoked_mu);
+    EXPECT_GE(credential_checks, 2);
+    revoked.insert("gone");  // logout, revoked token, deactivated user: still_valid says no
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  hub->flush();
+  EXPECT_TRUE(b.conn->closed);
+  EXPECT_EQ(b.conn->code, 4001);
+  EXPECT_EQ(b.conn->reason, "credential revoked");
+  EXPECT_FALSE(a.conn->closed);
+  EXPECT_FALSE(a2.conn->closed);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@ Options options_from_config(const Config& c) {
   Options o;
   o.max_connections = static_cast<std::size_t>(c.ws_max_connections);
   o.auth_timeout = std::chrono::milliseconds(c.ws_auth_timeout_ms);
+  o.credential_check_interval = std::chrono::seconds(c.ws_credential_check_seconds);
   o.replay_max = static_cast<std::size_t>(c.ws_replay_max);
   o.limits.max_message_bytes = static_cast<std::size_t>(c.ws_max_message_bytes);
   o.limits.max_queue_messages = static_cast<std::size_t>(c.ws_send_queue_max);
@@ -37,7 +38,7 @@ class RealtimeModule final : public Module {
     if (!ctx.authenticator) throw std::runtime_error("realtime: the auth module must be built first");
     if (!ctx.outbox || !ctx.bus) throw std::runtime_error("realtime: the events module must be built first");
     hub_ = std::make_unique<Hub>(options_from_config(ctx.config), ctx.outbox, ctx.bus, *ctx.projects,
-                                 ctx.authenticator, ctx.task_project);
+                                 ctx.authenticator, ctx.task_project, ctx.credential_valid);
     Hub* hub = hub_.get();
     ctx.metrics_sources.emplace_back([hub] { return hub->metrics_text(); });
 
