@@ -1028,8 +1028,18 @@ struct Server::Impl {
     std::shared_ptr<WebSocketSession> self() { return std::static_pointer_cast<WebSocketSession>(shared_from_this()); }
     tcp::socket& socket() override { return ws_.next_layer().socket(); }
 
+    // Waiting with async_read would keep a 1.5 KiB buffer prepared for every idle connection
+    // (Beast prepares before the frame arrives): wait for a message's first byte, then read the rest.
     void start_read() override {
-      ws_.async_read(rbuf_, [self = self()](const boost::system::error_code& ec, std::size_t) { self->on_read(ec); });
+      ws_.async_read_some(rbuf_, 1, [self = self()](const boost::system::error_code& ec, std::size_t) {
+        if (ec || self->ws_.is_message_done()) {
+          self->on_read(ec);
+          return;
+        }
+        self->ws_.async_read(self->rbuf_, [self](const boost::system::error_code& ec2, std::size_t) {
+          self->on_read(ec2);
+        });
+      });
     }
     void on_read(const boost::system::error_code& ec) {
       if (ec) {

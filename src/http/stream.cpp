@@ -5,16 +5,17 @@ namespace taskhub::http {
 SendQueue::Push SendQueue::push(std::shared_ptr<const std::string> text) {
   std::lock_guard lk(mu_);
   if (closing_ || closed_) return Push::closed;
-  if (q_.size() + 1 > max_messages_ || bytes_ + text->size() > max_bytes_) {
+  if (size_locked() + 1 > max_messages_ || bytes_ + text->size() > max_bytes_) {
     closing_ = true;
     code_ = kCloseSlowConsumer;
     reason_ = "slow consumer";
-    q_.clear();
+    q_.reset();
     bytes_ = 0;
     return Push::overflow;
   }
   bytes_ += text->size();
-  q_.push_back(std::move(text));
+  if (!q_) q_ = std::make_unique<std::deque<std::shared_ptr<const std::string>>>();
+  q_->push_back(std::move(text));
   return Push::queued;
 }
 
@@ -32,10 +33,11 @@ SendQueue::Next SendQueue::next() {
   Next n;
   if (closed_) {
     n.closed = true;
-  } else if (!q_.empty()) {
-    n.msg = std::move(q_.front());
-    q_.pop_front();
+  } else if (q_) {
+    n.msg = std::move(q_->front());
+    q_->pop_front();
     bytes_ -= n.msg->size();
+    if (q_->empty()) q_.reset();
   } else if (closing_) {
     n.closing = true;
     n.code = code_;
@@ -47,7 +49,7 @@ SendQueue::Next SendQueue::next() {
 void SendQueue::mark_closed() {
   std::lock_guard lk(mu_);
   closed_ = true;
-  q_.clear();
+  q_.reset();
   bytes_ = 0;
 }
 
@@ -58,7 +60,7 @@ bool SendQueue::closing() const {
 
 std::size_t SendQueue::size() const {
   std::lock_guard lk(mu_);
-  return q_.size();
+  return size_locked();
 }
 
 std::size_t SendQueue::bytes() const {
