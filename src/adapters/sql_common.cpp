@@ -11,6 +11,8 @@
 #include "adapters/sqlite/sqlite_database.hpp"
 #include "ports/sql.hpp"
 
+#include "adapters/unit_of_work.hpp"
+
 namespace taskhub::sql {
 
 namespace {
@@ -157,6 +159,15 @@ std::unique_ptr<Database> open_database(const std::string& url, const PoolOption
   if (url.empty()) throw Error("DATABASE_URL is empty (expected sqlite:///path/to/file.db or postgres://...)");
   throw Error("unsupported DATABASE_URL scheme" + (scheme.empty() ? std::string() : " '" + scheme + "'") +
               " (expected sqlite:///path/to/file.db, sqlite::memory: or postgres://user:pass@host:port/db)");
+}
+
+// The default: an ordinary read unit (SQLite: no round trips to save), with the contract
+// enforced so a unit that grows a second statement fails in the SQLite tests too.
+void Database::read_one(const std::function<void(Connection&)>& fn) {
+  read([&](Connection& c) {
+    detail::OneStatement one(c);
+    fn(one);
+  });
 }
 
 }  // namespace taskhub::sql

@@ -252,6 +252,32 @@ TEST_P(SqlConformance, PingAndValueHelpers) {
   EXPECT_FALSE(r.first().has_value());
 }
 
+TEST_P(SqlConformance, ReadOneRunsExactlyOneStatement) {
+  db().write([](Connection& c) { c.exec("CREATE TABLE IF NOT EXISTS one_t (x INT)"); });
+  db().write([](Connection& c) { c.exec("INSERT INTO one_t VALUES (1)"); });
+  EXPECT_EQ(db().read_one_value([](Connection& c) { return c.query("SELECT count(*) FROM one_t").first()->i64(0); }), 1);
+  // The contract: a second statement is a programming error, on every backend.
+  EXPECT_THROW(db().read_one([](Connection& c) {
+    c.query("SELECT 1");
+    c.query("SELECT 2");
+  }),
+               std::logic_error);
+  // Inside a write it joins the writer's unit (sees its uncommitted row), like read().
+  db().write([&](Connection& c) {
+    c.exec("INSERT INTO one_t VALUES (2)");
+    EXPECT_EQ(db().read_one_value([](Connection& r) { return r.query("SELECT count(*) FROM one_t").first()->i64(0); }),
+              2);
+  });
+  // Pooled connections stay usable after every kind of unit (reads end with a deferred COMMIT
+  // on PostgreSQL).
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(db().read_value([](Connection& c) { return c.query("SELECT count(*) FROM one_t").first()->i64(0); }), 2);
+    EXPECT_EQ(db().read_one_value([](Connection& c) { return c.query("SELECT 3").first()->i64(0); }), 3);
+    db().write([&](Connection& c) { c.exec("UPDATE one_t SET x = x WHERE x = 1"); });
+  }
+  db().write([](Connection& c) { c.exec("DROP TABLE one_t"); });
+}
+
 TEST_P(SqlConformance, BooleanParametersCompare) {
   db().write([&](Connection& c) {
     c.exec_script("CREATE TABLE flags (id INTEGER PRIMARY KEY, done BOOLEAN NOT NULL)");

@@ -7,9 +7,28 @@
 // called while the same thread already runs a read() or write() on the same Database joins
 // that unit instead: same connection, same snapshot (or the writer's own uncommitted view).
 // A write() never joins: it runs its own transaction on a writing connection, as before.
+#include <stdexcept>
+
 #include "ports/sql.hpp"
 
 namespace taskhub::sql::detail {
+
+// The connection read_one() hands out: one statement, then std::logic_error (the contract).
+class OneStatement final : public Connection {
+ public:
+  explicit OneStatement(Connection& c) : c_(c) {}
+  using Connection::query;
+  Result query(std::string_view sql, std::span<const Param> params) override {
+    if (used_++) throw std::logic_error("read_one: a second statement; use read() for units of several");
+    return c_.query(sql, params);
+  }
+  void exec_script(std::string_view) override { throw std::logic_error("read_one: exec_script"); }
+  void reset() { used_ = 0; }
+
+ private:
+  Connection& c_;
+  int used_ = 0;
+};
 
 struct OpenUnit {
   const Database* db = nullptr;

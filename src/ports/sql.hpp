@@ -139,6 +139,11 @@ class Database {
   virtual void write(const std::function<void(Connection&)>& fn) = 0;
   // Runs fn on a reading connection (a consistent snapshot for its duration).
   virtual void read(const std::function<void(Connection&)>& fn) = 0;
+  // read() for a unit of exactly one statement (a statement is consistent with itself): it
+  // runs in the statement's own implicit transaction, which on PostgreSQL saves the BEGIN and
+  // COMMIT round trips (the per-request credential check). A second statement in fn throws
+  // std::logic_error. Inside an open unit on this thread it joins that unit, like read().
+  virtual void read_one(const std::function<void(Connection&)>& fn);
 
   // True when a trivial query succeeds (readiness probe).
   virtual bool ping() noexcept = 0;
@@ -156,6 +161,13 @@ class Database {
     using R = decltype(f(std::declval<Connection&>()));
     std::optional<R> out;
     read([&](Connection& c) { out.emplace(f(c)); });
+    return std::move(*out);
+  }
+  template <class F>
+  auto read_one_value(F&& f) {
+    using R = decltype(f(std::declval<Connection&>()));
+    std::optional<R> out;
+    read_one([&](Connection& c) { out.emplace(f(c)); });
     return std::move(*out);
   }
 };

@@ -211,7 +211,10 @@ class PgConnection final : public Connection {
     in_tx_ = true;
   }
 
-  void commit() {
+  // read_only: the COMMIT is sent and its answer left to settle() (the next lease of this
+  // connection reads it, long after it arrived): a read-only transaction's reads are already
+  // returned and its COMMIT cannot change them, so waiting for it would only add a round trip.
+  void commit(bool read_only = false) {
     in_tx_ = false;
     if (pending_begin_) {  // nothing ran: there is no transaction to end
       pending_begin_ = nullptr;
@@ -223,10 +226,34 @@ class PgConnection final : public Connection {
       rollback();
       throw Error("postgres: transaction aborted by an earlier failed statement; rolled back");
     }
+    if (read_only) {
+      if (PQsendQuery(conn_, "COMMIT") == 1) {
+        commit_in_flight_ = true;
+        return;
+      }
+      broken_ = true;  // could not even send it: start afresh on the next lease
+      return;
+    }
     ResultPtr res(PQexec(conn_, "COMMIT"));
     check(res.r, "COMMIT");
     if (std::strcmp(PQcmdStatus(res.r), "ROLLBACK") == 0)
       throw Error("postgres: transaction aborted by an earlier failed statement; rolled back");
+  }
+
+  // Reads the answer of a COMMIT sent by commit(read_only = true). Called when the connection
+  // is leased, before anything else uses it.
+  void settle() noexcept {
+    if (!commit_in_flight_) return;
+    commit_in_flight_ = false;
+    bool ok = false;
+    while (PGresult* r = PQgetResult(conn_)) {
+      ok = ok || PQresultStatus(r) == PGRES_COMMAND_OK;
+      PQclear(r);
+    }
+    if (!ok || PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+      spdlog::warn("postgres: a read-only COMMIT failed: {}", trim_message(PQerrorMessage(conn_)));
+      broken_ = true;  // re-opened by acquire(): no doubt about the session's state
+    }
   }
 
   void rollback() noexcept {
@@ -404,6 +431,7 @@ class PgConnection final : public Connection {
   PGconn* conn_ = nullptr;
   bool broken_ = false;
   bool in_tx_ = false;
+  bool commit_in_flight_ = false;        // a read-only COMMIT's answer not read yet (see settle())
   const char* pending_begin_ = nullptr;  // BEGIN statement not yet sent (see begin())
   std::unordered_map<std::string, Prepared> prepared_;
   uint64_t next_id_ = 0;
@@ -422,12 +450,29 @@ class PgDatabase final : public Database {
   Dialect dialect() const override { return Dialect::postgres; }
 
   void write(const std::function<void(Connection&)>& fn) override {
-    run("BEGIN", fn, std::chrono::milliseconds(opt_.acquire_timeout_ms));
+    run("BEGIN", fn, std::chrono::milliseconds(opt_.acquire_timeout_ms), false);
   }
 
   void read(const std::function<void(Connection&)>& fn) override {
     if (auto* unit = detail::open_unit(this)) return fn(*unit->conn);
-    run("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", fn, std::chrono::milliseconds(opt_.acquire_timeout_ms));
+    run("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", fn, std::chrono::milliseconds(opt_.acquire_timeout_ms),
+        true);
+  }
+
+  // Autocommit: the statement alone, one round trip.
+  void read_one(const std::function<void(Connection&)>& fn) override {
+    if (auto* unit = detail::open_unit(this)) return fn(*unit->conn);
+    Lease lease(*this, std::chrono::milliseconds(opt_.acquire_timeout_ms));
+    detail::OneStatement one(*lease.c);
+    try {
+      fn(one);
+    } catch (const TransientError&) {
+      // A connection the server closed while it sat in the pool: nothing ran, try once more.
+      if (lease.c->usable()) throw;
+      lease.c->reconnect();
+      one.reset();
+      fn(one);
+    }
   }
 
   bool ping() noexcept override {
@@ -454,7 +499,8 @@ class PgDatabase final : public Database {
     ~Lease() { db.release(c); }
   };
 
-  void run(const char* begin, const std::function<void(Connection&)>& fn, std::chrono::milliseconds timeout) {
+  void run(const char* begin, const std::function<void(Connection&)>& fn, std::chrono::milliseconds timeout,
+           bool read_only) {
     Lease lease(*this, timeout);
     PgConnection& c = *lease.c;
     try {
@@ -473,7 +519,7 @@ class PgDatabase final : public Database {
       c.rollback();
       throw;
     }
-    c.commit();
+    c.commit(read_only);
   }
 
   PgConnection* acquire(std::chrono::milliseconds timeout) {
@@ -485,6 +531,7 @@ class PgDatabase final : public Database {
       c = free_.back();
       free_.pop_back();
     }
+    c->settle();
     if (!c->usable()) {
       try {
         c->reconnect();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <thread>
 
 #include "adapters/sql_test_support.hpp"
 
@@ -60,6 +61,41 @@ TEST_P(PostgresTest, ReconnectsAfterTheServerDropsAConnection) {
     EXPECT_EQ(other_thread_read([](Connection& r) { return r.query("SELECT 7").first()->i64(0); }), 7);
   });
   EXPECT_TRUE(db().ping());
+}
+
+TEST_P(PostgresTest, DeferredReadCommitSettlesOnANewLeaseEvenAfterTheServerDroppedIt) {
+  // A read unit's COMMIT answer is read on the connection's next lease. If the server killed
+  // the connection meanwhile, that lease notices, re-opens it, and the next unit runs.
+  options_.readers = 2;
+  db_ = open_again();
+  std::vector<int64_t> pids;
+  auto other_thread = [&](auto fn) { return std::async(std::launch::async, fn).get(); };
+  // Both pooled connections end a read unit (COMMIT in flight) and are then killed.
+  db().read([&](Connection& a) {
+    pids.push_back(a.query("SELECT pg_backend_pid()").first()->i64(0));
+    other_thread([&] {
+      db().read([&](Connection& b) { pids.push_back(b.query("SELECT pg_backend_pid()").first()->i64(0)); });
+    });
+  });
+  ASSERT_EQ(pids.size(), 2u);
+  ASSERT_NE(pids[0], pids[1]);
+  std::unique_ptr<sql::Database> killer = open_again();
+  for (int64_t pid : pids)
+    killer->write([&](Connection& c) { c.query("SELECT pg_terminate_backend(?::int, 5000)", {pid}); });
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(db().read_value([](Connection& c) { return c.query("SELECT 11").first()->i64(0); }), 11);
+    EXPECT_EQ(db().read_one_value([](Connection& c) { return c.query("SELECT 12").first()->i64(0); }), 12);
+  }
+  // The deferred COMMITs did run: no pooled connection sits idle in a transaction (which
+  // would hold back vacuum and keep an old snapshot).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(killer->read_one_value([](Connection& c) {
+    return c.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                   "state LIKE 'idle in transaction%'")
+        .first()
+        ->i64(0);
+  }),
+            0);
 }
 
 TEST_P(PostgresTest, FirstStatementTravelsWithItsBegin) {

@@ -841,7 +841,7 @@ std::optional<Principal> AuthService::authenticate(std::string_view bearer) {
   if (bearer.rfind("thp_", 0) == 0) {
     if (bearer.size() > kMaxOpaqueTokenBytes) return std::nullopt;
     const std::string hash = sha256_hex(bearer);
-    auto st = db_.read_value([&](sql::Connection& c) { return repo::api_token_auth_state(c, hash); });
+    auto st = db_.read_one_value([&](sql::Connection& c) { return repo::api_token_auth_state(c, hash); });
     if (!st || st->token.revoked_at || !st->user_active) return std::nullopt;
     if (st->token.expires_at && *st->token.expires_at <= now) return std::nullopt;
     if (!st->token.last_used_at || now - *st->token.last_used_at >= kApiTokenTouchIntervalMs) {
@@ -863,7 +863,7 @@ std::optional<Principal> AuthService::authenticate(std::string_view bearer) {
 
   auto claims = jwt_.verify(bearer, now / 1000);
   if (!claims) return std::nullopt;
-  auto st = db_.read_value([&](sql::Connection& c) { return repo::session_auth_state(c, claims->sub, claims->sid); });
+  auto st = db_.read_one_value([&](sql::Connection& c) { return repo::session_auth_state(c, claims->sub, claims->sid); });
   if (!st || !st->user_active || st->token_version != claims->ver || st->session_revoked_at ||
       st->session_expires_at <= now)
     return std::nullopt;
@@ -883,11 +883,11 @@ bool AuthService::still_valid(const Principal& p) {
   const int64_t now = clock_.now_ms();
   if (p.expires_at_ms && p.expires_at_ms <= now) return false;
   if (p.kind == CredentialKind::api_token) {
-    auto st = db_.read_value([&](sql::Connection& c) { return repo::api_token_auth_state_by_id(c, p.token_id); });
+    auto st = db_.read_one_value([&](sql::Connection& c) { return repo::api_token_auth_state_by_id(c, p.token_id); });
     return st && !st->token.revoked_at && st->user_active &&
            !(st->token.expires_at && *st->token.expires_at <= now);
   }
-  auto st = db_.read_value([&](sql::Connection& c) { return repo::session_auth_state(c, p.user_id, p.session_id); });
+  auto st = db_.read_one_value([&](sql::Connection& c) { return repo::session_auth_state(c, p.user_id, p.session_id); });
   return st && st->user_active && st->token_version == p.token_version && !st->session_revoked_at &&
          st->session_expires_at > now;
 }
