@@ -158,9 +158,9 @@ size_t on_read(char* buf, size_t size, size_t n, void* user) {
 
 }  // namespace
 
-void check_key(const std::string& key, bool allow_empty) {
+void check_key(const std::string& key, bool allow_prefix) {
   if (key.empty()) {
-    if (allow_empty) return;
+    if (allow_prefix) return;
     throw std::invalid_argument("blob key is empty");
   }
   if (key.size() > kMaxKeyBytes) throw std::invalid_argument("blob key longer than 256 bytes");
@@ -169,6 +169,10 @@ void check_key(const std::string& key, bool allow_empty) {
       throw std::invalid_argument("blob key has a character outside [a-z0-9/._-]");
   if (key.find("..") != std::string::npos) throw std::invalid_argument("blob key contains \"..\"");
   if (key.front() == '/') throw std::invalid_argument("blob key starts with '/'");
+  // No empty path segment (as the local adapter, where "a//b" and "a/b" would be one file); a
+  // list prefix may end with '/'.
+  if (key.find("//") != std::string::npos || (!allow_prefix && key.back() == '/'))
+    throw std::invalid_argument("blob key has an empty path segment");
 }
 
 S3BlobStore::S3BlobStore(const BlobStoreConfig& config, Clock clock)

@@ -60,8 +60,9 @@ class S3BlobStore : public BlobStore {
 };
 
 // Throws std::invalid_argument unless key matches the port's alphabet ([a-z0-9/._-], no "..",
-// 1..256 bytes, no leading '/'); an empty key is allowed only as a list prefix.
-void check_key(const std::string& key, bool allow_empty = false);
+// 1..256 bytes, no leading '/', no empty path segment); allow_prefix: a list prefix, which may be
+// empty or end with '/'.
+void check_key(const std::string& key, bool allow_prefix = false);
 
 }  // namespace s3
 }  // namespace taskhub

@@ -237,7 +237,7 @@ TEST_F(S3BlobStoreTest, UnknownCredentialsAndSkewedClocksAreRefusedWithTheS3Erro
 TEST_F(S3BlobStoreTest, KeysOutsideTheAlphabetAreRejectedBeforeAnyRequest) {
   std::string f = write_file("k", "k");
   for (const std::string& bad : std::vector<std::string>{"", "../etc/passwd", "a/../b", "UPPER", "sp ace", "semi;colon", "/abs", "q?x=1", "h#f",
-                          "\xc3\xa9", std::string(257, 'a'), std::string("nul\0byte", 8)}) {
+                          "a//b", "dir/", "\xc3\xa9", std::string(257, 'a'), std::string("nul\0byte", 8)}) {
     SCOPED_TRACE(bad);
     EXPECT_THROW(store_->put(bad, f, ""), std::invalid_argument);
     EXPECT_THROW(store_->get(bad, (dir_ / "o").string()), std::invalid_argument);
@@ -248,8 +248,8 @@ TEST_F(S3BlobStoreTest, KeysOutsideTheAlphabetAreRejectedBeforeAnyRequest) {
   EXPECT_THROW(store_->list("../", [](const BlobInfo&) { return true; }), std::invalid_argument);
   // The limit itself is fine (in segments: s3rver stores a key as a path, and a file name is at
   // most 255 bytes).
-  std::string longest;
-  while (longest.size() < 256) longest += longest.size() % 64 == 63 ? '/' : 'a';
+  std::string seg(63, 'a');
+  std::string longest = seg + "/" + seg + "/" + seg + "/" + seg + "a";
   ASSERT_EQ(longest.size(), 256u);
   EXPECT_NO_THROW(store_->put(longest, f, ""));
   EXPECT_TRUE(store_->stat(longest));
@@ -279,6 +279,15 @@ TEST_F(S3BlobStoreTest, UnreachableStoreFailsWithinTheConnectTimeout) {
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(dead.stat("files/x"), std::runtime_error);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(11));
+}
+
+TEST_F(S3BlobStoreTest, FactoryChoosesS3WhenABucketIsConfigured) {
+  auto store = make_blob_store(server_->config());
+  EXPECT_FALSE(store->local_path("files/x"));  // remote: the HTTP layer redirects instead
+  store->put("files/factory", write_file("f", "via factory"), "text/plain");
+  auto url = store->presigned_get("files/factory", 60, "f.txt");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(fetch(*url).body, "via factory");
 }
 
 }  // namespace
