@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -63,10 +64,18 @@ std::string xml_unescape(std::string_view s) {
     else if (ent == "gt") out += '>';
     else if (ent == "quot") out += '"';
     else if (ent == "apos") out += '\'';
-    else if (!ent.empty() && ent[0] == '#') {
-      unsigned long cp = ent.size() > 1 && (ent[1] == 'x' || ent[1] == 'X')
-                             ? std::stoul(std::string(ent.substr(2)), nullptr, 16)
-                             : std::stoul(std::string(ent.substr(1)), nullptr, 10);
+    else if (ent.size() > 1 && ent[0] == '#') {
+      bool hex = ent[1] == 'x' || ent[1] == 'X';
+      std::string digits(ent.substr(hex ? 2 : 1));
+      unsigned long cp = 0;
+      bool valid = !digits.empty() && digits.size() <= 8 &&
+                   digits.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "0123456789") == std::string::npos;
+      if (valid) cp = std::stoul(digits, nullptr, hex ? 16 : 10);
+      if (!valid || cp > 0x10FFFF) {
+        out += s.substr(i, semi - i + 1);  // malformed: kept verbatim
+        i = semi;
+        continue;
+      }
       // UTF-8 encode the code point.
       if (cp < 0x80) out += static_cast<char>(cp);
       else if (cp < 0x800) out += {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
@@ -157,6 +166,29 @@ size_t on_read(char* buf, size_t size, size_t n, void* user) {
 }
 
 }  // namespace
+
+ListPage parse_list_page(std::string_view xml) {
+  ListPage page;
+  size_t pos = 0, end = 0;
+  while (auto contents = xml_text(xml, "Contents", pos, &end)) {
+    pos = end;
+    BlobInfo info;
+    auto key = xml_text(*contents, "Key");
+    if (!key) throw std::runtime_error("S3 list: <Contents> without <Key>");
+    info.key = *key;
+    try {
+      if (auto size = xml_text(*contents, "Size")) info.size = std::stoull(*size);
+    } catch (const std::exception&) {
+      throw std::runtime_error("S3 list: bad <Size> for " + info.key);
+    }
+    if (auto lm = xml_text(*contents, "LastModified"))
+      if (auto ms = parse_rfc3339_ms(*lm)) info.modified_ms = *ms;
+    page.items.push_back(std::move(info));
+  }
+  page.truncated = xml_text(xml, "IsTruncated").value_or("false") == "true";
+  page.next_token = xml_text(xml, "NextContinuationToken").value_or("");
+  return page;
+}
 
 void check_key(const std::string& key, bool allow_prefix) {
   if (key.empty()) {
@@ -406,24 +438,14 @@ void S3BlobStore::list(const std::string& prefix, const std::function<bool(const
     call.body_limit = kMaxListPage;
     Response r = perform(*this, call);
     if (!ok(r)) throw std::runtime_error(describe_error("list", prefix, r));
-    size_t pos = 0, end = 0;
-    while (auto contents = xml_text(r.body, "Contents", pos, &end)) {
-      pos = end;
-      BlobInfo info;
-      auto key = xml_text(*contents, "Key");
-      if (!key) throw std::runtime_error("S3 list: <Contents> without <Key>");
-      info.key = *key;
-      if (auto size = xml_text(*contents, "Size")) info.size = std::stoull(*size);
-      if (auto lm = xml_text(*contents, "LastModified"))
-        if (auto ms = parse_rfc3339_ms(*lm)) info.modified_ms = *ms;
+    ListPage parsed = parse_list_page(r.body);
+    for (const auto& info : parsed.items)
       if (!fn(info)) return;
-    }
-    auto truncated = xml_text(r.body, "IsTruncated");
-    if (!truncated || *truncated != "true") return;
-    auto next = xml_text(r.body, "NextContinuationToken");
+    if (!parsed.truncated) return;
     // A truncated page without a new token would loop forever.
-    if (!next || next->empty() || *next == token) throw std::runtime_error("S3 list: truncated page without a new continuation token");
-    token = *next;
+    if (parsed.next_token.empty() || parsed.next_token == token)
+      throw std::runtime_error("S3 list: truncated page without a new continuation token");
+    token = parsed.next_token;
   }
   throw std::runtime_error("S3 list: more than " + std::to_string(kMaxListPages) + " pages");
 }

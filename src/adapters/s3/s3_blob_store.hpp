@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "adapters/s3/sigv4.hpp"
 #include "ports/blob_store.hpp"
@@ -58,6 +60,15 @@ class S3BlobStore : public BlobStore {
   Clock clock_;
   int list_page_size_ = 1000;
 };
+
+// One ListObjectsV2 answer, read with flat-XML scanning (S3 never nests an element inside one of
+// the same name); entities (&amp; &#x20AC; ...) decoded.
+struct ListPage {
+  std::vector<BlobInfo> items;
+  bool truncated = false;
+  std::string next_token;
+};
+ListPage parse_list_page(std::string_view xml);
 
 // Throws std::invalid_argument unless key matches the port's alphabet ([a-z0-9/._-], no "..",
 // 1..256 bytes, no leading '/', no empty path segment); allow_prefix: a list prefix, which may be

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -81,6 +82,36 @@ Fetched fetch(const std::string& url) {
   curl_easy_cleanup(c);
   if (rc != CURLE_OK) throw std::runtime_error(curl_easy_strerror(rc));
   return f;
+}
+
+// The shape of AWS's ListObjectsV2 answer (API reference example), with entities in keys and
+// token; no server needed.
+TEST(S3ListPage, ParsesKeysSizesTimesAndTheContinuationToken) {
+  const std::string xml =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>bucket</Name><Prefix/>"
+      "<KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>"
+      "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=&amp;x</NextContinuationToken>"
+      "<Contents><Key>my-image.jpg</Key><LastModified>2009-10-12T17:50:30.000Z</LastModified>"
+      "<ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag><Size>434234</Size>"
+      "<StorageClass>STANDARD</StorageClass></Contents>"
+      "<Contents><Key>a&amp;b&#x20AC;&#36;&#xZZ;</Key><LastModified>2009-10-12T17:50:31.500Z</LastModified>"
+      "<Size>0</Size></Contents></ListBucketResult>";
+  ListPage page = parse_list_page(xml);
+  ASSERT_EQ(page.items.size(), 2u);
+  EXPECT_EQ(page.items[0].key, "my-image.jpg");
+  EXPECT_EQ(page.items[0].size, 434234u);
+  EXPECT_EQ(page.items[0].modified_ms, 1255369830000);
+  EXPECT_EQ(page.items[1].key, "a&b\xe2\x82\xac$&#xZZ;");  // malformed entity kept verbatim
+  EXPECT_EQ(page.items[1].modified_ms, 1255369831500);
+  EXPECT_TRUE(page.truncated);
+  EXPECT_EQ(page.next_token, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=&x");
+
+  ListPage last = parse_list_page("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+  EXPECT_TRUE(last.items.empty());
+  EXPECT_FALSE(last.truncated);
+  EXPECT_THROW(parse_list_page("<Contents><Size>1</Size></Contents>"), std::runtime_error);
+  EXPECT_THROW(parse_list_page("<Contents><Key>k</Key><Size>-x</Size></Contents>"), std::runtime_error);
 }
 
 TEST_F(S3BlobStoreTest, RoundTripOf20MiBWithNulBytesIsByteForByte) {
