@@ -7,7 +7,8 @@
 // (only S3RVER is known), the presence and shape of the SigV4 fields, the 15-minute skew of
 // header-signed requests and the expiry of presigned URLs. It does NOT verify SigV4 signatures
 // ("Signature version 4 calculation is unimplemented"): signature correctness is covered by
-// AWS's documented examples and the comparison with botocore (sigv4_test.cpp).
+// AWS's documented examples and the comparison with botocore (sigv4_test.cpp), and on the wire
+// by SigV4CheckingProxy below.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -128,6 +129,53 @@ class S3rver {
   std::string bucket_;
   int port_;
   std::string dir_;
+  pid_t pid_ = -1;
+};
+
+// In front of an S3rver: verifies every request's SigV4 header signature with botocore (what
+// s3rver does not do) before forwarding it (src/adapters/s3/sigv4_checking_proxy.py). Needs
+// /usr/bin/python3 with python3-botocore.
+class SigV4CheckingProxy {
+ public:
+  SigV4CheckingProxy(const S3rver& upstream, const std::string& secret) : port_(redis::testing::free_port()) {
+    std::string script = source_dir() + "/src/adapters/s3/sigv4_checking_proxy.py";
+    std::string port = std::to_string(port_), up = std::to_string(upstream.port());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/usr/bin/python3", "/usr/bin/python3", script.c_str(), port.c_str(), up.c_str(), secret.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(port_));
+      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(fd);
+      if (ok) return;
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("sigv4_checking_proxy.py exited at start");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw std::runtime_error("sigv4_checking_proxy.py did not start");
+  }
+  ~SigV4CheckingProxy() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  SigV4CheckingProxy(const SigV4CheckingProxy&) = delete;
+  SigV4CheckingProxy& operator=(const SigV4CheckingProxy&) = delete;
+
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
   pid_t pid_ = -1;
 };
 
