@@ -4,8 +4,8 @@ the same requests at the same frozen time, and the test compares its signatures 
 
 stdin: JSON list of cases
   {"kind": "presign", "url", "method", "access_key", "secret", "region", "epoch", "expires"}
-  {"kind": "header",  "url", "method", "access_key", "secret", "region", "epoch",
-   "headers": {name: value}, "body": str}
+  {"kind": "header",  "url" (no query), "method", "access_key", "secret", "region", "epoch",
+   "headers": {name: value}, "params": {name: raw value}, "body": str}
 stdout: JSON list of {"url": presigned URL} or {"authorization": header, "headers": {...}}.
 """
 import datetime
@@ -40,8 +40,9 @@ def main():
             botocore.auth.S3SigV4QueryAuth(creds, "s3", case["region"], expires=case["expires"]).add_auth(req)
             out.append({"url": req.url})
         else:
+            # Raw (unencoded) query parameters: botocore encodes and orders them itself.
             req = AWSRequest(method=case["method"], url=case["url"], headers=case["headers"],
-                             data=case["body"].encode())
+                             params=case.get("params") or None, data=case["body"].encode())
             botocore.auth.S3SigV4Auth(creds, "s3", case["region"]).add_auth(req)
             out.append({"authorization": req.headers["Authorization"],
                         "headers": {k.lower(): v for k, v in req.headers.items()}})
