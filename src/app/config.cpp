@@ -172,6 +172,15 @@ Config config_from_map(const std::map<std::string, std::string>& vars) {
     c.webhook_disable_after_hours = static_cast<int>(to_int("WEBHOOK_DISABLE_AFTER_HOURS", *v, 0, 24 * 365));
   if (auto v = get("WEBHOOK_ALLOW_HOSTS")) c.webhook_allow_hosts = split_list(*v);
   if (auto v = get("WEBHOOK_ALLOW_PRIVATE_CIDRS")) c.webhook_allow_private_cidrs = split_list(*v);
+  if (auto v = get("S3_BUCKET")) c.s3_bucket = *v;
+  if (auto v = get("S3_REGION")) c.s3_region = *v;
+  if (auto v = get("S3_ENDPOINT")) c.s3_endpoint = *v;
+  c.s3_path_style = !c.s3_endpoint.empty();
+  if (auto v = get("S3_PATH_STYLE")) c.s3_path_style = to_bool("S3_PATH_STYLE", *v);
+  if (auto v = get("AWS_ACCESS_KEY_ID")) c.aws_access_key_id = *v;
+  if (auto v = get("AWS_SECRET_ACCESS_KEY")) c.aws_secret_access_key = *v;
+  if (!c.s3_bucket.empty() && (c.aws_access_key_id.empty() || c.aws_secret_access_key.empty()))
+    throw std::runtime_error("S3_BUCKET is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is missing");
 
   auto secret = get("JWT_SECRET_KEY");
   if (c.is_production()) {

@@ -76,6 +76,14 @@ struct Config {
   int webhook_disable_after_hours = 24;  // a webhook failing this long is disabled (0: at the first failure)
   std::vector<std::string> webhook_allow_hosts;          // host names exempt from the address check
   std::vector<std::string> webhook_allow_private_cidrs;  // CIDRs exempt from the address check
+  // S3 blob store (adapters/s3); an empty bucket means local disk. Endpoint and bucket syntax are
+  // checked by the adapter when the files service starts (its messages name the variables).
+  std::string s3_bucket;
+  std::string s3_region = "us-east-1";
+  std::string s3_endpoint;  // empty: AWS (https://s3.<region>.amazonaws.com)
+  bool s3_path_style = false;  // default: true with S3_ENDPOINT (compatible stores), virtual host on AWS
+  std::string aws_access_key_id;
+  std::string aws_secret_access_key;
 
   bool is_production() const { return env == Environment::production; }
 };

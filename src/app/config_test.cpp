@@ -26,6 +26,29 @@ TEST(Config, TaskPurgeDays) {
   EXPECT_THROW(config_from_map({{"EVENT_RETENTION_HOURS", "23"}}), std::runtime_error);  // replay needs 24 h
 }
 
+TEST(Config, S3Settings) {
+  Config local = config_from_map({});
+  EXPECT_TRUE(local.s3_bucket.empty());  // local disk
+  Config aws = config_from_map({{"S3_BUCKET", "b"}, {"S3_REGION", "eu-west-3"}, {"AWS_ACCESS_KEY_ID", "AK"},
+                                {"AWS_SECRET_ACCESS_KEY", "SK"}});
+  EXPECT_EQ(aws.s3_bucket, "b");
+  EXPECT_EQ(aws.s3_region, "eu-west-3");
+  EXPECT_FALSE(aws.s3_path_style);  // AWS itself: virtual-host style
+  Config compatible = config_from_map({{"S3_BUCKET", "b"}, {"S3_ENDPOINT", "http://127.0.0.1:9000"},
+                                       {"AWS_ACCESS_KEY_ID", "AK"}, {"AWS_SECRET_ACCESS_KEY", "SK"}});
+  EXPECT_TRUE(compatible.s3_path_style);
+  EXPECT_EQ(compatible.s3_region, "us-east-1");
+  EXPECT_FALSE(config_from_map({{"S3_BUCKET", "b"}, {"S3_ENDPOINT", "http://h"}, {"S3_PATH_STYLE", "false"},
+                                {"AWS_ACCESS_KEY_ID", "AK"}, {"AWS_SECRET_ACCESS_KEY", "SK"}})
+                   .s3_path_style);
+  try {
+    config_from_map({{"S3_BUCKET", "b"}, {"AWS_ACCESS_KEY_ID", "AK"}});
+    FAIL() << "a bucket without a secret was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("AWS_SECRET_ACCESS_KEY"), std::string::npos);
+  }
+}
+
 TEST(Config, ProductionRefusesMissingSecret) {
   try {
     config_from_map({{"TASKHUB_ENV", "production"}});

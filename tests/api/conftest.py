@@ -151,6 +151,92 @@ def redis_factory(tmp_path_factory):
         srv.stop()
 
 
+class S3rver:
+    """A real S3-protocol server (the s3rver npm package in web/node_modules) on a free port, with
+    one bucket, its objects as files under `dir`. It checks the access key id (only S3RVER
+    exists), expiry of presigned URLs and clock skew, but not SigV4 signatures themselves (those
+    are checked against AWS's examples and botocore in src/adapters/s3/sigv4_test.cpp)."""
+
+    access_key = "S3RVER"
+    secret = "S3RVER"
+
+    def __init__(self, tmpdir: str, bucket: str = "taskhub-files") -> None:
+        import shutil
+        from support import REPO, free_port
+        self.node = shutil.which("node") or ""
+        self.script = os.path.join(REPO, "web", "node_modules", "s3rver", "bin", "s3rver.js")
+        self.port = free_port()
+        self.dir = tmpdir
+        self.bucket = bucket
+        self.proc = None
+
+    @property
+    def available(self) -> bool:
+        return bool(self.node) and os.path.exists(self.script)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The variables that point a taskhub server at this store (for server_factory)."""
+        return {"S3_BUCKET": self.bucket, "S3_REGION": "us-east-1", "S3_ENDPOINT": self.endpoint,
+                "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret}
+
+    def object_keys(self) -> list[str]:
+        """Keys stored in the bucket, read from s3rver's directory (<key>._S3rver_object files)."""
+        root = os.path.join(self.dir, self.bucket)
+        keys = []
+        for d, _dirs, files in os.walk(root):
+            for f in files:
+                if f.endswith("._S3rver_object"):
+                    keys.append(os.path.relpath(os.path.join(d, f[:-len("._S3rver_object")]), root))
+        return sorted(keys)
+
+    def start(self) -> "S3rver":
+        import socket
+        import subprocess
+        import time
+        # --openssl-legacy-provider: s3rver encrypts ListObjectsV2 continuation tokens with DES,
+        # which Node 17+ (OpenSSL 3) only has in the legacy provider (HTTP 500 otherwise).
+        self.proc = subprocess.Popen(
+            [self.node, "--openssl-legacy-provider", self.script, "-d", self.dir, "-a", "127.0.0.1",
+             "-p", str(self.port), "--silent", "--no-vhost-buckets", "--configure-bucket", self.bucket],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"s3rver exited at start (code {self.proc.returncode})")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    if os.path.isdir(os.path.join(self.dir, self.bucket)):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"s3rver did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One s3rver for the session; pass s3_server.env() to server_factory for an S3-backed taskhub."""
+    srv = S3rver(str(tmp_path_factory.mktemp("s3rver")))
+    if not srv.available:
+        pytest.skip("node or web/node_modules/s3rver is missing (scripts/setup installs them)")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 def _stop_and_check(srv: TaskhubProcess) -> None:
     rc = srv.stop()
     tail = srv.log_tail()

@@ -65,6 +65,14 @@ def test_production_refuses_weak_secrets():
         assert "JWT_SECRET_KEY" in cp.stderr + cp.stdout
 
 
+def test_s3_bucket_without_credentials_stops_start_up():
+    # Refused at start-up, naming the variable, instead of failing at the first upload.
+    cp = run(["serve"], {"S3_BUCKET": "taskhub-files", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"},
+             drop=("AWS_SECRET_ACCESS_KEY",), timeout=30)
+    assert cp.returncode != 0, "started with S3_BUCKET but no AWS_SECRET_ACCESS_KEY"
+    assert "AWS_SECRET_ACCESS_KEY" in cp.stderr + cp.stdout
+
+
 def test_subset_of_services(server_factory):
     srv = server_factory(args=["--services", "ops"])
     api = Client(srv.url)
