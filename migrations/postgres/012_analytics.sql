@@ -76,6 +76,18 @@ CREATE TABLE analytics_series (
   PRIMARY KEY (project_id, metric, bucket)
 );
 
+-- The same differences summed per UTC day: a report reads at most a row per day and metric for
+-- the whole days of its range, and 15-minute rows only for the part of a day before a local
+-- midnight of a zone other than UTC (analytics/service.cpp prefix_sums).
+CREATE TABLE analytics_series_daily (
+  project_id TEXT NOT NULL,
+  metric     TEXT NOT NULL,
+  day_ms     BIGINT NOT NULL,
+  n          BIGINT NOT NULL DEFAULT 0,
+  points     BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (project_id, metric, day_ms)
+);
+
 -- State transitions (history): from '' when the task appeared.
 CREATE TABLE analytics_transitions (
   task_id    TEXT NOT NULL,

@@ -12,6 +12,8 @@ import datetime
 import io
 import math
 import time
+from collections import Counter
+from zoneinfo import ZoneInfo
 
 from support import (add_workspace_member, assert_problem, assert_validation_problem, new_account, new_project,
                      new_workspace)
@@ -249,6 +251,28 @@ def test_visibility_and_bad_parameters(api):
                                       params={"format": "svg"}), ["format"])
     assert_validation_problem(api.get(f"/api/v1/projects/{pid}/export.csv", headers=owner.headers,
                                       params={"limit": "0", "after": "-1"}), ["after", "limit"])
-    # a zone east of UTC: the series is labelled by local dates and still exact
-    r = api.get(base, headers=owner.headers, params={"tz": "Pacific/Kiritimati", "from": "2026-01-01", "to": "2026-01-07"})
-    assert r.status_code == 200 and r.json()["tz"] == "Pacific/Kiritimati" and len(r.json()["series"]) == 7
+
+
+
+def test_time_zones(api):
+    """Days of another zone (+14:00, -09:30 and +05:45): counted by the local date of each change."""
+    d = build(api)
+    owner, pid, t = d["owner"], d["p"]["id"], d["t"]
+    for zone in ("Pacific/Kiritimati", "Pacific/Marquesas", "Asia/Kathmandu"):
+        tz = ZoneInfo(zone)
+        local = lambda ts: datetime.datetime.fromtimestamp(ms(ts) / 1000, tz).date()  # noqa: E731
+        created, completed = Counter(), Counter()
+        for i in range(1, 8):
+            created[str(local(t[i]["created_at"]))] += 1
+        for i in (2, 7):
+            completed[str(local(t[i]["completed_at"]))] += 1
+        today = datetime.datetime.now(tz).date()
+        params = {"tz": zone, "from": str(today - datetime.timedelta(days=2)), "to": str(today)}
+        r = api.get(f"/api/v1/projects/{pid}/analytics/throughput", headers=owner.headers, params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["tz"] == zone and len(body["series"]) == 3
+        assert {x["date"]: x["created"] for x in body["series"] if x["created"]} == dict(created)
+        assert {x["date"]: x["completed"] for x in body["series"] if x["completed"]} == dict(completed)
+        bd = api.get(f"/api/v1/projects/{pid}/analytics/burndown", headers=owner.headers, params=params).json()
+        assert bd["series"][-1]["scope"] == 4 and bd["series"][-1]["completed"] == 2

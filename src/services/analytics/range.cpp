@@ -6,7 +6,6 @@
 namespace taskhub::analytics {
 
 namespace tz = notifications;  // the zone-file reader lives with the first service that needed it
-constexpr int64_t kDayMs = 86'400'000;
 
 bool valid_zone(const std::string& name) {
   return name.size() <= 64 && tz::plausible_zone_name(name) && tz::utc_offset_s(name, 0).has_value();

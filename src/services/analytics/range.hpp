@@ -13,6 +13,7 @@ inline constexpr int64_t kMaxDays = 366;
 inline constexpr int64_t kDefaultDays = 30;
 // The read model's time series granularity: 15 minutes divides every UTC offset in use.
 inline constexpr int64_t kBucketMs = 15 * 60 * 1000;
+inline constexpr int64_t kDayMs = 86'400'000;
 
 struct Bucket {
   std::string label;  // the local date the bucket starts on (YYYY-MM-DD)

@@ -117,6 +117,12 @@ void series_add(sql::Connection& c, const std::string& project, const std::strin
       "ON CONFLICT (project_id, metric, bucket) DO UPDATE SET n = analytics_series.n + excluded.n, "
       "points = analytics_series.points + excluded.points",
       {project, metric, bucket_of(at_ms), n, points});
+  const int64_t day = (at_ms >= 0 ? at_ms / kDayMs : (at_ms - kDayMs + 1) / kDayMs) * kDayMs;
+  c.exec(
+      "INSERT INTO analytics_series_daily (project_id, metric, day_ms, n, points) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (project_id, metric, day_ms) DO UPDATE SET n = analytics_series_daily.n + excluded.n, "
+      "points = analytics_series_daily.points + excluded.points",
+      {project, metric, day, n, points});
 }
 
 }  // namespace
@@ -265,7 +271,8 @@ std::vector<Fact> project_facts(sql::Connection& c, const std::string& project_i
 }
 
 void delete_project(sql::Connection& c, const std::string& project_id) {
-  for (const char* table : {"analytics_tasks", "analytics_counts", "analytics_series", "analytics_transitions"})
+  for (const char* table :
+       {"analytics_tasks", "analytics_counts", "analytics_series", "analytics_series_daily", "analytics_transitions"})
     c.exec(std::string("DELETE FROM ") + table + " WHERE project_id = ?", {project_id});
 }
 

@@ -374,106 +374,101 @@ json::object AnalyticsService::workload(const std::string& user_id, const std::s
                       {"as_of", as_of()}};
 }
 
-namespace {
-
-// Index of the bucket holding time t, or -1.
-int bucket_index(const Range& r, int64_t t) {
-  auto it = std::upper_bound(r.buckets.begin(), r.buckets.end(), t, [](int64_t v, const Bucket& b) { return v < b.start_ms; });
-  if (it == r.buckets.begin()) return -1;
-  --it;
-  return t < it->end_ms ? static_cast<int>(it - r.buckets.begin()) : -1;
-}
-
-}  // namespace
-
 json::object AnalyticsService::throughput(const std::string& user_id, const std::string& project_id, const Range& r) {
   require_project(user_id, project_id);
-  std::vector<std::array<int64_t, 4>> v(r.buckets.size(), {0, 0, 0, 0});
-  db_.read([&](sql::Connection& c) {
-    auto rows = c.query(
-        "SELECT metric, bucket, n, points FROM analytics_series WHERE project_id = ? AND metric IN ('created', 'completed') "
-        "AND bucket >= ? AND bucket < ?",
-        {project_id, r.buckets.front().start_ms, r.buckets.back().end_ms});
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      auto row = rows[i];
-      int b = bucket_index(r, row.i64(1));
-      if (b < 0) continue;
-      const int k = row.str(0) == "created" ? 0 : 1;
-      v[b][k] += row.i64(2);
-      v[b][k + 2] += row.i64(3);
-    }
-  });
+  auto sums = prefix_sums(project_id, {"created", "completed"}, r);
+  const auto& cr = sums["created"];
+  const auto& co = sums["completed"];
   json::array series;
-  int64_t created = 0, completed = 0;
-  for (std::size_t i = 0; i < r.buckets.size(); ++i) {
-    created += v[i][0];
-    completed += v[i][1];
+  for (std::size_t i = 0; i < r.buckets.size(); ++i)
     series.push_back(json::object{{"date", r.buckets[i].label},
-                                  {"created", v[i][0]},
-                                  {"completed", v[i][1]},
-                                  {"created_points", v[i][2]},
-                                  {"completed_points", v[i][3]}});
-  }
+                                  {"created", cr[i + 1].first - cr[i].first},
+                                  {"completed", co[i + 1].first - co[i].first},
+                                  {"created_points", cr[i + 1].second - cr[i].second},
+                                  {"completed_points", co[i + 1].second - co[i].second}});
   auto out = range_json(r);
   out["project_id"] = project_id;
-  out["created"] = created;
-  out["completed"] = completed;
+  out["created"] = cr.back().first - cr.front().first;
+  out["completed"] = co.back().first - co.front().first;
   out["series"] = std::move(series);
   out["as_of"] = as_of();
   return out;
 }
 
-std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> AnalyticsService::levels(
+std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> AnalyticsService::prefix_sums(
     const std::string& project_id, const std::vector<std::string>& metrics, const Range& r) {
+  std::vector<int64_t> bounds;
+  for (const auto& b : r.buckets) bounds.push_back(b.start_ms);
+  bounds.push_back(r.buckets.back().end_ms);
+  auto day_of = [](int64_t t) { return (t >= 0 ? t / kDayMs : (t - kDayMs + 1) / kDayMs) * kDayMs; };
   std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> out;
-  std::map<std::string, std::pair<int64_t, int64_t>> base;
-  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> delta;
-  for (const auto& m : metrics) delta[m].assign(r.buckets.size(), {0, 0});
+  for (const auto& m : metrics) out[m].assign(bounds.size(), {0, 0});
   db_.read([&](sql::Connection& c) {
     std::vector<sql::Param> p{project_id};
     for (const auto& m : metrics) p.emplace_back(m);
     const std::string in = " AND metric IN (" + placeholders(metrics.size()) + ")";
+    // Whole UTC days before each boundary's day: the sum before the range, then the days in it.
+    const int64_t first_day = day_of(bounds.front()), last_day = day_of(bounds.back());
     auto bp = p;
-    bp.emplace_back(r.buckets.front().start_ms);
-    auto b = query(c,
-                   "SELECT metric, CAST(SUM(n) AS BIGINT), CAST(SUM(points) AS BIGINT) FROM analytics_series "
-                   "WHERE project_id = ?" + in + " AND bucket < ? GROUP BY metric",
-                   bp);
-    for (std::size_t i = 0; i < b.size(); ++i) base[b[i].str(0)] = {b[i].i64(1), b[i].i64(2)};
-    auto rp = p;
-    rp.emplace_back(r.buckets.front().start_ms);
-    rp.emplace_back(r.buckets.back().end_ms);
-    auto rows = query(c,
-                      "SELECT metric, bucket, n, points FROM analytics_series WHERE project_id = ?" + in +
-                          " AND bucket >= ? AND bucket < ?",
-                      rp);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      int k = bucket_index(r, rows[i].i64(1));
-      if (k < 0) continue;
-      auto& d = delta[rows[i].str(0)][k];
-      d.first += rows[i].i64(2);
-      d.second += rows[i].i64(3);
+    bp.emplace_back(first_day);
+    auto base = query(c,
+                      "SELECT metric, CAST(SUM(n) AS BIGINT), CAST(SUM(points) AS BIGINT) FROM analytics_series_daily "
+                      "WHERE project_id = ?" + in + " AND day_ms < ? GROUP BY metric",
+                      bp);
+    std::map<std::string, std::pair<int64_t, int64_t>> level;
+    for (std::size_t i = 0; i < base.size(); ++i) level[base[i].str(0)] = {base[i].i64(1), base[i].i64(2)};
+    auto dp = p;
+    dp.emplace_back(first_day);
+    dp.emplace_back(last_day);
+    auto days = query(c,
+                      "SELECT metric, day_ms, n, points FROM analytics_series_daily WHERE project_id = ?" + in +
+                          " AND day_ms >= ? AND day_ms < ? ORDER BY metric, day_ms",
+                      dp);
+    std::map<std::string, std::vector<std::tuple<int64_t, int64_t, int64_t>>> by_metric;
+    for (std::size_t i = 0; i < days.size(); ++i)
+      by_metric[days[i].str(0)].emplace_back(days[i].i64(1), days[i].i64(2), days[i].i64(3));
+    for (const auto& m : metrics) {
+      auto lv = level[m];
+      const auto& rows = by_metric[m];
+      std::size_t k = 0;
+      for (std::size_t i = 0; i < bounds.size(); ++i) {
+        const int64_t d = day_of(bounds[i]);
+        for (; k < rows.size() && std::get<0>(rows[k]) < d; ++k) {
+          lv.first += std::get<1>(rows[k]);
+          lv.second += std::get<2>(rows[k]);
+        }
+        out[m][i] = lv;
+      }
+    }
+    // A boundary that is not a UTC midnight (a zone other than UTC) adds the 15-minute buckets
+    // of its own day before it: at most a day's worth of rows per boundary.
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+      const int64_t d = day_of(bounds[i]);
+      if (d == bounds[i]) continue;
+      auto pp = p;
+      pp.emplace_back(d);
+      pp.emplace_back(bounds[i]);
+      auto part = query(c,
+                        "SELECT metric, CAST(SUM(n) AS BIGINT), CAST(SUM(points) AS BIGINT) FROM analytics_series "
+                        "WHERE project_id = ?" + in + " AND bucket >= ? AND bucket < ? GROUP BY metric",
+                        pp);
+      for (std::size_t j = 0; j < part.size(); ++j) {
+        auto& v = out[part[j].str(0)][i];
+        v.first += part[j].i64(1);
+        v.second += part[j].i64(2);
+      }
     }
   });
-  for (const auto& m : metrics) {
-    auto level = base[m];
-    auto& v = out[m];
-    for (const auto& d : delta[m]) {
-      level.first += d.first;
-      level.second += d.second;
-      v.push_back(level);
-    }
-  }
   return out;
 }
 
 json::object AnalyticsService::burndown(const std::string& user_id, const std::string& project_id, const Range& r) {
   require_project(user_id, project_id);
-  auto l = levels(project_id, {"scope", "done"}, r);
+  auto l = prefix_sums(project_id, {"scope", "done"}, r);
   json::array series;
   for (std::size_t i = 0; i < r.buckets.size(); ++i) {
-    const auto [s, sp] = l["scope"][i];
-    const auto [d, dp] = l["done"][i];
+    const auto [s, sp] = l["scope"][i + 1];  // the level at the end of the bucket
+    const auto [d, dp] = l["done"][i + 1];
     series.push_back(json::object{{"date", r.buckets[i].label},
                                   {"scope", s},
                                   {"completed", d},
@@ -494,11 +489,11 @@ json::object AnalyticsService::cumulative_flow(const std::string& user_id, const
   require_project(user_id, project_id);
   std::vector<std::string> metrics;
   for (const char* g : kGroups) metrics.push_back(std::string("g:") + g);
-  auto l = levels(project_id, metrics, r);
+  auto l = prefix_sums(project_id, metrics, r);
   json::array series;
   for (std::size_t i = 0; i < r.buckets.size(); ++i) {
     json::object o{{"date", r.buckets[i].label}};
-    for (const char* g : kGroups) o[g] = l[std::string("g:") + g][i].first;
+    for (const char* g : kGroups) o[g] = l[std::string("g:") + g][i + 1].first;
     series.push_back(std::move(o));
   }
   auto out = range_json(r);

@@ -71,10 +71,12 @@ class AnalyticsService {
   std::vector<std::string> workspace_projects(const std::string& user_id, const std::string& workspace_id);
   boost::json::object counts(const std::vector<std::string>& project_ids, const std::string& tz, bool with_project);
   boost::json::object as_of();
-  // Levels of `metrics` at the end of each bucket: metric -> [(count, points) per bucket].
-  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> levels(const std::string& project_id,
-                                                                         const std::vector<std::string>& metrics,
-                                                                         const Range& r);
+  // For each metric, the sum of its differences before each boundary of the range (the bucket
+  // starts, then the last bucket's end): metric -> [(count, points) per boundary]. A level at a
+  // boundary is that sum; an amount within a bucket is the difference of two.
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> prefix_sums(const std::string& project_id,
+                                                                              const std::vector<std::string>& metrics,
+                                                                              const Range& r);
   std::optional<std::size_t> backfill_once(const std::string& holder, const repo::Cursor& cur);
   BackgroundLoop::Next consume_tick();
 
