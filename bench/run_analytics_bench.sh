@@ -77,6 +77,7 @@ reports = [
     ("throughput weekly", f"/projects/{project}/analytics/throughput", {**year, "interval": "week"}),
     ("burndown 366 days", f"/projects/{project}/analytics/burndown", year),
     ("cumulative flow 366 d", f"/projects/{project}/analytics/cumulative-flow", year),
+    ("burndown 366 d +05:45", f"/projects/{project}/analytics/burndown", {**year, "tz": "Asia/Kathmandu"}),
     ("cycle time 366 days", f"/projects/{project}/analytics/cycle-time", year),
     ("throughput svg", f"/projects/{project}/analytics/throughput", {**year, "format": "svg"}),
     ("workspace summary", f"/workspaces/{ws}/analytics/summary", {}),
