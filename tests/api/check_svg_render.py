@@ -3,8 +3,8 @@
 `chromium`): starts `taskhub serve` (TASKHUB_BIN or build/taskhub, or --bin) on a throwaway
 SQLite database, builds a small project through the API, saves each time-series chart
 (throughput, burndown, cumulative flow) as a file, screenshots it at 800x400 and asserts, on the
-decoded PNG pixels, that every series colour of the legend and data lines and the dark axis /
-label ink are there (a blank or broken image has none). Screenshots stay in --out for humans.
+decoded PNG pixels, that every series colour is drawn in the plot area (the data, not only its
+legend swatch) and in the legend, and that the dark axis / label ink is there. Screenshots stay in --out for humans.
 
     check_svg_render.py [--bin PATH] [--out DIR]
 """
@@ -97,17 +97,19 @@ def main() -> int:
         ws = new_workspace(api, owner)
         p = new_project(api, owner, ws["id"], "SVG")
         st = {s["group"]: s["id"] for s in api.get(f"/api/v1/projects/{p['id']}/states", headers=owner.headers).json()["items"]}
-        for i in range(12):
+        for i in range(15):
             t = api.post(f"/api/v1/projects/{p['id']}/tasks", headers=owner.headers,
                          json={"title": f"Task {i}", "estimate": 2}).json()
-            if i % 4 == 1:
+            if i >= 12:
+                api.patch(f"/api/v1/tasks/{t['id']}", headers=owner.headers, json={"state_id": st["backlog"]})
+            elif i % 4 == 1:
                 api.patch(f"/api/v1/tasks/{t['id']}", headers=owner.headers, json={"state_id": st["started"]})
             elif i % 4 == 2:
                 api.patch(f"/api/v1/tasks/{t['id']}", headers=owner.headers, json={"state_id": st["completed"]})
             elif i % 4 == 3:
                 api.patch(f"/api/v1/tasks/{t['id']}", headers=owner.headers, json={"state_id": st["cancelled"]})
         deadline = time.time() + 20
-        while api.get(f"/api/v1/projects/{p['id']}/analytics/summary", headers=owner.headers).json()["total"] != 12:
+        while api.get(f"/api/v1/projects/{p['id']}/analytics/summary", headers=owner.headers).json()["total"] != 15:
             assert time.time() < deadline, "the read model did not catch up"
             time.sleep(0.05)
         today = datetime.datetime.now(datetime.timezone.utc).date()
@@ -126,11 +128,15 @@ def main() -> int:
                 problems.append(f"{name}: no screenshot ({cp.returncode}): {cp.stderr[-500:]}")
                 continue
             w, h, px = png_pixels(shot)
+            # the plot area (inside the axes, left of the legend): the data only, no text
+            plot = [q for k, q in enumerate(px) if 62 <= k % w <= 628 and 42 <= k // w <= 338]
             for c in colors:
                 rgb = tuple(int(c[i:i + 2], 16) for i in (1, 3, 5))
-                n = sum(1 for q in px if near(q, rgb))
-                if n < 60:  # legend swatch (140 px) or the line: far more when drawn
-                    problems.append(f"{name}: colour {c} drawn on {n} pixels only")
+                n = sum(1 for q in plot if near(q, rgb))
+                if n < 60:  # a series drawn at all covers far more
+                    problems.append(f"{name}: colour {c} of the data drawn on {n} pixels only")
+                if sum(1 for q in px[:] if near(q, rgb)) - n < 60:
+                    problems.append(f"{name}: legend swatch of {c} missing")
             ink = sum(1 for q in px if max(q) < 90)  # axes, ticks, labels, title
             if ink < 800:
                 problems.append(f"{name}: only {ink} dark pixels (axes and labels missing?)")

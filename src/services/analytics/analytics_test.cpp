@@ -56,6 +56,12 @@ TEST(AnalyticsSvg, SelfContainedWithAxesLegendAndEscapedText) {
   EXPECT_EQ(polylines, 2u);
   for (const char* t : {">0</text>", ">2</text>", ">10</text>", ">2026-01-01</text>", ">2026-01-03</text>"})
     EXPECT_NE(svg.find(t), std::string::npos) << t;
+  // stacked: equal series become bands one above the other; the axis reaches their sum
+  auto st = svg_line_chart("Flow", {"a", "b"}, {{"x", "#111111", {3, 3}}, {"y", "#222222", {3, 3}}}, true);
+  size_t polygons = 0;
+  for (size_t p = st.find("<polygon"); p != std::string::npos; p = st.find("<polygon", p + 1)) ++polygons;
+  EXPECT_EQ(polygons, 2u);
+  EXPECT_NE(st.find(">6</text>"), std::string::npos);
   EXPECT_EQ(nice_step(9, 5), 2);
   EXPECT_EQ(nice_step(0, 5), 1);
   EXPECT_EQ(nice_step(1000, 5), 200);

@@ -84,12 +84,23 @@ std::string tick_text(double v) {
 }  // namespace
 
 std::string svg_line_chart(std::string_view title, const std::vector<std::string>& labels,
-                           const std::vector<Series>& series) {
+                           const std::vector<Series>& series, bool stacked) {
   constexpr double W = 800, H = 400, left = 60, right = 170, top = 40, bottom = 60;
   const double pw = W - left - right, ph = H - top - bottom;
+  // In a stacked chart a series is drawn between the sum of the ones before it and that sum
+  // plus its own values.
+  std::vector<std::vector<double>> base(series.size()), upper(series.size());
+  for (std::size_t k = 0; k < series.size(); ++k) {
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      const double v = i < series[k].values.size() ? series[k].values[i] : 0;
+      const double b = stacked && k > 0 ? upper[k - 1][i] : 0;
+      base[k].push_back(b);
+      upper[k].push_back(b + v);
+    }
+  }
   double max = 0;
-  for (const auto& s : series)
-    for (double v : s.values) max = std::max(max, v);
+  for (const auto& u : upper)
+    for (double v : u) max = std::max(max, v);
   const double step = nice_step(max, 5);
   const double ymax = std::max(step, std::ceil(max / step) * step);
   const std::size_t n = labels.size();
@@ -128,17 +139,24 @@ std::string svg_line_chart(std::string_view title, const std::vector<std::string
          x + " " + num(top + ph + 18) + ")\">" + xml_escape(labels[i]) + "</text>\n";
   }
   // series
-  for (const auto& s : series) {
+  for (std::size_t k = 0; k < series.size(); ++k) {
+    const auto& s = series[k];
     std::string pts;
-    for (std::size_t i = 0; i < n && i < s.values.size(); ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       if (!pts.empty()) pts += ' ';
-      pts += num(x_of(i)) + "," + num(y_of(s.values[i]));
+      pts += num(x_of(i)) + "," + num(y_of(upper[k][i]));
+    }
+    if (stacked) {
+      for (std::size_t i = n; i-- > 0;) pts += " " + num(x_of(i)) + "," + num(y_of(base[k][i]));
+      o += "<polygon fill=\"" + xml_escape(s.color) + "\" stroke=\"" + xml_escape(s.color) + "\" points=\"" + pts +
+           "\"><title>" + xml_escape(s.name) + "</title></polygon>\n";
+      continue;
     }
     o += "<polyline fill=\"none\" stroke=\"" + xml_escape(s.color) + "\" stroke-width=\"3\" points=\"" + pts +
          "\"><title>" + xml_escape(s.name) + "</title></polyline>\n";
     if (n == 1)
-      o += "<circle cx=\"" + num(x_of(0)) + "\" cy=\"" + num(y_of(s.values.empty() ? 0 : s.values[0])) +
-           "\" r=\"4\" fill=\"" + xml_escape(s.color) + "\"/>\n";
+      o += "<circle cx=\"" + num(x_of(0)) + "\" cy=\"" + num(y_of(upper[k][0])) + "\" r=\"4\" fill=\"" +
+           xml_escape(s.color) + "\"/>\n";
   }
   // legend
   double ly = top + 10;

@@ -28,8 +28,10 @@ struct Series {
 
 // A line chart, 800x400, self-contained (no fonts, scripts or links): title, y axis with
 // "nice" ticks and grid, x axis with at most ~10 date labels, a legend, one polyline per series.
+// stacked: each series is a filled band on top of the previous ones (cumulative flow), so
+// series with equal values stay visible.
 std::string svg_line_chart(std::string_view title, const std::vector<std::string>& labels,
-                           const std::vector<Series>& series);
+                           const std::vector<Series>& series, bool stacked = false);
 
 // XML text escaping (& < > " ').
 std::string xml_escape(std::string_view s);

@@ -60,7 +60,7 @@ http::Response csv_response(std::string body, const std::string& filename) {
 }
 
 http::Response svg_response(const std::string& title, const json::array& series_items,
-                            const std::vector<std::pair<std::string, std::string>>& lines) {
+                            const std::vector<std::pair<std::string, std::string>>& lines, bool stacked = false) {
   std::vector<std::string> labels;
   std::vector<Series> series;
   for (const auto& [key, color] : lines) series.push_back(Series{key, color, {}});
@@ -69,7 +69,7 @@ http::Response svg_response(const std::string& title, const json::array& series_
     labels.emplace_back(o.at("date").as_string());
     for (auto& s : series) s.values.push_back(static_cast<double>(o.at(s.name).to_number<int64_t>()));
   }
-  return http::Response::text(200, svg_line_chart(title, labels, series), "image/svg+xml; charset=utf-8");
+  return http::Response::text(200, svg_line_chart(title, labels, series, stacked), "image/svg+xml; charset=utf-8");
 }
 
 Range range_of(const http::Request& req, Clock& clock) {
@@ -182,7 +182,8 @@ void register_routes(http::Router& router, AnalyticsService& svc, Clock& clock) 
                                {"unstarted", "#ff7f0e"},
                                {"started", "#1f77b4"},
                                {"completed", "#2ca02c"},
-                               {"cancelled", "#d62728"}});
+                               {"cancelled", "#d62728"}},
+                              /*stacked=*/true);
         return http::Response::json(200, f);
       },
       authed);
