@@ -109,20 +109,25 @@ void add_levels(Levels& out, const Fact& f, int sign) {
 
 int64_t bucket_of(int64_t ms) { return (ms >= 0 ? ms / kBucketMs : (ms - kBucketMs + 1) / kBucketMs) * kBucketMs; }
 
-void series_add(sql::Connection& c, const std::string& project, const std::string& metric, int64_t at_ms, int64_t n,
-                int64_t points) {
-  if (n == 0 && points == 0) return;
-  c.exec(
-      "INSERT INTO analytics_series (project_id, metric, bucket, n, points) VALUES (?, ?, ?, ?, ?) "
-      "ON CONFLICT (project_id, metric, bucket) DO UPDATE SET n = analytics_series.n + excluded.n, "
-      "points = analytics_series.points + excluded.points",
-      {project, metric, bucket_of(at_ms), n, points});
-  const int64_t day = (at_ms >= 0 ? at_ms / kDayMs : (at_ms - kDayMs + 1) / kDayMs) * kDayMs;
-  c.exec(
-      "INSERT INTO analytics_series_daily (project_id, metric, day_ms, n, points) VALUES (?, ?, ?, ?, ?) "
-      "ON CONFLICT (project_id, metric, day_ms) DO UPDATE SET n = analytics_series_daily.n + excluded.n, "
-      "points = analytics_series_daily.points + excluded.points",
-      {project, metric, day, n, points});
+int64_t day_of(int64_t ms) { return (ms >= 0 ? ms / kDayMs : (ms - kDayMs + 1) / kDayMs) * kDayMs; }
+
+// Runs "head VALUES (...), ... tail" for `flat` (rows of `width` parameters), 100 rows per
+// statement: a batch of changes costs a few statements, not several per task (PostgreSQL
+// round trips dominated the backfill).
+void insert_rows(sql::Connection& c, const std::string& head, const std::string& tail, std::size_t width,
+                 const std::vector<sql::Param>& flat) {
+  constexpr std::size_t kRows = 100;
+  std::string one = "(";
+  for (std::size_t i = 0; i < width; ++i) one += i ? ", ?" : "?";
+  one += ")";
+  const std::size_t rows = flat.size() / width;
+  for (std::size_t first = 0; first < rows; first += kRows) {
+    const std::size_t n = std::min(kRows, rows - first);
+    std::string sql = head + " VALUES ";
+    for (std::size_t i = 0; i < n; ++i) sql += (i ? ", " : "") + one;
+    sql += tail;
+    c.query(sql, std::span<const sql::Param>(flat.data() + first * width, n * width));
+  }
 }
 
 }  // namespace
@@ -179,7 +184,21 @@ std::optional<Fact> load_fact(sql::Connection& c, const std::string& task_id) {
   return fact_of(r[0]);
 }
 
-void apply(sql::Connection& c, const std::optional<Fact>& before, Fact after, int64_t at_ms, int64_t seq) {
+std::optional<Fact> Batch::load(const std::string& task_id) {
+  if (auto it = facts_.find(task_id); it != facts_.end()) return it->second;
+  return load_fact(c_, task_id);
+}
+
+void Batch::series(const std::string& project, const std::string& metric, int64_t at_ms, int64_t n, int64_t points) {
+  auto& q = series_[{project, metric, bucket_of(at_ms)}];
+  q.first += n;
+  q.second += points;
+  auto& d = daily_[{project, metric, day_of(at_ms)}];
+  d.first += n;
+  d.second += points;
+}
+
+void Batch::apply(const std::optional<Fact>& before, Fact after, int64_t at_ms, int64_t seq) {
   // The first entry into a started state is the start of the cycle time; it is never moved.
   after.started_at = before ? before->started_at : std::nullopt;
   if (!after.started_at && after.state_group == "started" && (!before || before->state_group != "started"))
@@ -190,56 +209,81 @@ void apply(sql::Connection& c, const std::optional<Fact>& before, Fact after, in
   if (before) add_counts(counts, *before, -1);
   add_counts(counts, after, +1);
   for (const auto& [k, v] : counts) {
-    const auto& [t, o, p] = v;
-    if (t == 0 && o == 0 && p == 0) continue;
-    c.exec(
-        "INSERT INTO analytics_counts (project_id, dim, dim_key, total, open_n, open_points) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (project_id, dim, dim_key) DO UPDATE SET total = analytics_counts.total + excluded.total, "
-        "open_n = analytics_counts.open_n + excluded.open_n, open_points = analytics_counts.open_points + excluded.open_points",
-        {after.project_id, k.first, k.second, t, o, p});
+    auto& acc = counts_[{after.project_id, k.first, k.second}];
+    acc[0] += std::get<0>(v);
+    acc[1] += std::get<1>(v);
+    acc[2] += std::get<2>(v);
   }
-
   Levels levels;
   if (before) add_levels(levels, *before, -1);
   add_levels(levels, after, +1);
-  for (const auto& [m, v] : levels) series_add(c, after.project_id, m, at_ms, v.first, v.second);
-  if (!before) series_add(c, after.project_id, "created", after.created_at, 1, after.points());
+  for (const auto& [m, v] : levels) series(after.project_id, m, at_ms, v.first, v.second);
+  if (!before) series(after.project_id, "created", after.created_at, 1, after.points());
   const bool was_done = before && before->live() && before->state_group == "completed";
   if (after.live() && after.state_group == "completed" && !was_done)
-    series_add(c, after.project_id, "completed", after.completed_at.value_or(at_ms), 1, after.points());
+    series(after.project_id, "completed", after.completed_at.value_or(at_ms), 1, after.points());
 
   if (!before || before->state_id != after.state_id)
-    c.exec(
-        "INSERT INTO analytics_transitions (task_id, project_id, at_ms, from_state, to_state, from_group, to_group, seq) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        {after.task_id, after.project_id, at_ms, before ? before->state_id : "", after.state_id,
-         before ? before->state_group : "", after.state_group, seq});
+    transitions_.insert(transitions_.end(),
+                        {after.task_id, after.project_id, at_ms, before ? before->state_id : "", after.state_id,
+                         before ? before->state_group : "", after.state_group, seq});
+  facts_[after.task_id] = std::move(after);
+}
 
-  const std::vector<sql::Param> params{after.task_id,     after.project_id,
-                                       after.number,      after.title,
-                                       after.state_id,    after.state_group,
-                                       after.priority,    after.start_date,
-                                       after.due_date,    after.estimate,
-                                       after.parent_id,   json_array(after.assignee_ids),
-                                       json_array(after.label_ids), after.custom_fields,
-                                       after.created_by,  after.created_at,
-                                       after.updated_at,  after.started_at,
-                                       after.completed_at, after.archived_at,
-                                       after.deleted ? 1 : 0, after.open() ? 1 : 0,
-                                       after.version,     after.last_seq};
-  c.query(
-      "INSERT INTO analytics_tasks (task_id, project_id, number, title, state_id, state_group, priority, start_date, "
-      "due_date, estimate, parent_id, assignee_ids, label_ids, custom_fields, created_by, created_at, updated_at, "
-      "started_at, completed_at, archived_at, deleted, live_open, version, last_seq) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-      "ON CONFLICT (task_id) DO UPDATE SET number = excluded.number, title = excluded.title, "
-      "state_id = excluded.state_id, state_group = excluded.state_group, priority = excluded.priority, "
-      "start_date = excluded.start_date, due_date = excluded.due_date, estimate = excluded.estimate, "
-      "parent_id = excluded.parent_id, assignee_ids = excluded.assignee_ids, label_ids = excluded.label_ids, "
-      "custom_fields = excluded.custom_fields, updated_at = excluded.updated_at, started_at = excluded.started_at, "
-      "completed_at = excluded.completed_at, archived_at = excluded.archived_at, deleted = excluded.deleted, "
-      "live_open = excluded.live_open, version = excluded.version, last_seq = excluded.last_seq",
-      std::span<const sql::Param>(params.data(), params.size()));
+void Batch::flush() {
+  std::vector<sql::Param> rows;
+  for (const auto& [k, v] : counts_)
+    if (v[0] || v[1] || v[2])
+      rows.insert(rows.end(), {std::get<0>(k), std::get<1>(k), std::get<2>(k), v[0], v[1], v[2]});
+  insert_rows(c_, "INSERT INTO analytics_counts (project_id, dim, dim_key, total, open_n, open_points)",
+              " ON CONFLICT (project_id, dim, dim_key) DO UPDATE SET total = analytics_counts.total + excluded.total, "
+              "open_n = analytics_counts.open_n + excluded.open_n, "
+              "open_points = analytics_counts.open_points + excluded.open_points",
+              6, rows);
+  for (const auto* table : {&series_, &daily_}) {
+    rows.clear();
+    for (const auto& [k, v] : *table)
+      if (v.first || v.second) rows.insert(rows.end(), {std::get<0>(k), std::get<1>(k), std::get<2>(k), v.first, v.second});
+    if (table == &series_)
+      insert_rows(c_, "INSERT INTO analytics_series (project_id, metric, bucket, n, points)",
+                  " ON CONFLICT (project_id, metric, bucket) DO UPDATE SET n = analytics_series.n + excluded.n, "
+                  "points = analytics_series.points + excluded.points",
+                  5, rows);
+    else
+      insert_rows(c_, "INSERT INTO analytics_series_daily (project_id, metric, day_ms, n, points)",
+                  " ON CONFLICT (project_id, metric, day_ms) DO UPDATE SET n = analytics_series_daily.n + excluded.n, "
+                  "points = analytics_series_daily.points + excluded.points",
+                  5, rows);
+  }
+  insert_rows(c_,
+              "INSERT INTO analytics_transitions (task_id, project_id, at_ms, from_state, to_state, from_group, "
+              "to_group, seq)",
+              "", 8, transitions_);
+  rows.clear();
+  for (const auto& [id, f] : facts_)
+    rows.insert(rows.end(), {f.task_id, f.project_id, f.number, f.title, f.state_id, f.state_group, f.priority,
+                             f.start_date, f.due_date, f.estimate, f.parent_id, json_array(f.assignee_ids),
+                             json_array(f.label_ids), f.custom_fields, f.created_by, f.created_at, f.updated_at,
+                             f.started_at, f.completed_at, f.archived_at, f.deleted ? 1 : 0, f.open() ? 1 : 0,
+                             f.version, f.last_seq});
+  insert_rows(c_,
+              "INSERT INTO analytics_tasks (task_id, project_id, number, title, state_id, state_group, priority, "
+              "start_date, due_date, estimate, parent_id, assignee_ids, label_ids, custom_fields, created_by, "
+              "created_at, updated_at, started_at, completed_at, archived_at, deleted, live_open, version, last_seq)",
+              " ON CONFLICT (task_id) DO UPDATE SET number = excluded.number, title = excluded.title, "
+              "state_id = excluded.state_id, state_group = excluded.state_group, priority = excluded.priority, "
+              "start_date = excluded.start_date, due_date = excluded.due_date, estimate = excluded.estimate, "
+              "parent_id = excluded.parent_id, assignee_ids = excluded.assignee_ids, label_ids = excluded.label_ids, "
+              "custom_fields = excluded.custom_fields, updated_at = excluded.updated_at, "
+              "started_at = excluded.started_at, completed_at = excluded.completed_at, "
+              "archived_at = excluded.archived_at, deleted = excluded.deleted, live_open = excluded.live_open, "
+              "version = excluded.version, last_seq = excluded.last_seq",
+              24, rows);
+  counts_.clear();
+  series_.clear();
+  daily_.clear();
+  transitions_.clear();
+  facts_.clear();
 }
 
 std::vector<Fact> facts_in_state(sql::Connection& c, const std::string& project_id, const std::string& state_id) {

@@ -4,7 +4,9 @@
 // Every change of a task is applied as "remove what the old row contributed, add what the new
 // one contributes", so the counts and series stay exact whatever the order of fields changed.
 #include <cstdint>
+#include <array>
 #include <map>
+#include <tuple>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,10 +46,28 @@ int64_t change_time(const std::optional<Fact>& before, const Fact& after, int64_
 namespace repo {
 
 std::optional<Fact> load_fact(sql::Connection& c, const std::string& task_id);
-// Applies the change before -> after (before: nullopt when the task is new to the read model)
-// at time at_ms; `seq` is the event's (0 for the backfill). Writes the fact row, the count and
-// series differences and a transition when the state changed.
-void apply(sql::Connection& c, const std::optional<Fact>& before, Fact after, int64_t at_ms, int64_t seq);
+// The changes of one write transaction, applied in memory and written by flush() in a few
+// multi-row statements. apply(before -> after) at time at_ms (`seq`: the event's, 0 for the
+// backfill) updates the fact, the count and series differences and adds a transition when the
+// state changed; load() sees the batch's own changes. Flush before reading facts otherwise
+// (facts_in_state, facts_with_label) and before the transaction ends.
+class Batch {
+ public:
+  explicit Batch(sql::Connection& c) : c_(c) {}
+  std::optional<Fact> load(const std::string& task_id);
+  void apply(const std::optional<Fact>& before, Fact after, int64_t at_ms, int64_t seq);
+  void flush();
+
+ private:
+  void series(const std::string& project, const std::string& metric, int64_t at_ms, int64_t n, int64_t points);
+
+  sql::Connection& c_;
+  std::map<std::string, Fact> facts_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::array<int64_t, 3>> counts_;
+  std::map<std::tuple<std::string, std::string, int64_t>, std::pair<int64_t, int64_t>> series_, daily_;
+  std::vector<sql::Param> transitions_;  // rows of 8
+};
+
 // Facts of a project in a state / with a label (state.deleted, label.deleted: the tasks service
 // changes those tasks without per-task events).
 std::vector<Fact> facts_in_state(sql::Connection& c, const std::string& project_id, const std::string& state_id);

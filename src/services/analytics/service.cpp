@@ -60,8 +60,9 @@ std::optional<std::size_t> AnalyticsService::backfill_once(const std::string& ho
   db_.write([&](sql::Connection& c) {
     if (!repo::advance_backfill(c, holder, cur.backfill_after, to, done)) return;  // lost the lease
     ok = true;
+    repo::Batch b(c);
     for (auto& f : batch) {
-      if (repo::load_fact(c, f.task_id)) continue;  // an event already brought it in (newer)
+      if (b.load(f.task_id)) continue;  // an event already brought it in (newer)
       if (f.state_group == "completed" && f.completed_at) {
         // The history before the backfill is not known; a completed task is taken as open
         // (unstarted) from its creation to its completion, so burn-up and flow see both steps.
@@ -69,12 +70,13 @@ std::optional<std::size_t> AnalyticsService::backfill_once(const std::string& ho
         open.state_id = "";
         open.state_group = "unstarted";
         open.completed_at.reset();
-        repo::apply(c, std::nullopt, open, f.created_at, 0);
-        repo::apply(c, repo::load_fact(c, f.task_id), f, std::max(*f.completed_at, f.created_at), 0);
+        b.apply(std::nullopt, open, f.created_at, 0);
+        b.apply(b.load(f.task_id), f, std::max(*f.completed_at, f.created_at), 0);
       } else {
-        repo::apply(c, std::nullopt, f, f.created_at, 0);
+        b.apply(std::nullopt, f, f.created_at, 0);
       }
     }
+    b.flush();
   });
   if (!ok) return std::nullopt;
   backfilled_ += static_cast<int64_t>(batch.size());
@@ -112,15 +114,17 @@ std::optional<std::size_t> AnalyticsService::consume_once(const std::string& hol
     if (!repo::advance(c, holder, cur->last_seq, last, batch.back().time_ms, clock_.now_ms() + opt_.consumer_lease_ms))
       return;
     advanced = true;
+    repo::Batch b(c);
     for (const auto& e : batch) {
       if (e.type.rfind("task.", 0) == 0) {
         auto after = fact_from_event(e.payload);
         if (!after) continue;
-        auto before = repo::load_fact(c, after->task_id);
+        auto before = b.load(after->task_id);
         if (before && before->last_seq >= e.seq) continue;  // already applied
-        repo::apply(c, before, *after, change_time(before, *after, e.time_ms), e.seq);
+        b.apply(before, *after, change_time(before, *after, e.time_ms), e.seq);
         ++applied;
       } else if (e.type == "state.deleted" || e.type == "label.deleted") {
+        b.flush();  // the queries below read the facts
         boost::system::error_code ec;
         auto v = json::parse(e.payload, ec);
         if (ec || !v.is_object()) continue;
@@ -139,20 +143,22 @@ std::optional<std::size_t> AnalyticsService::consume_once(const std::string& hol
             // The tasks service completes them without an event (docs: "state-deleted moves").
             if (after.state_group == "completed" && !after.completed_at) after.completed_at = e.time_ms;
             if (after.state_group != "completed") after.completed_at.reset();
-            repo::apply(c, f, after, e.time_ms, e.seq);
+            b.apply(f, after, e.time_ms, e.seq);
           }
         } else {
           const std::string label = str("id");
           for (const auto& f : repo::facts_with_label(c, e.project_id, label)) {
             Fact after = f;
             std::erase(after.label_ids, label);
-            repo::apply(c, f, after, e.time_ms, e.seq);
+            b.apply(f, after, e.time_ms, e.seq);
           }
         }
       } else if (e.type == "project.deleted") {
+        b.flush();
         repo::delete_project(c, e.project_id);
       }
     }
+    b.flush();
   });
   if (!advanced) return std::nullopt;
   cursor_ = last;
