@@ -3,6 +3,7 @@
 // it silently drops modules linked from static libraries).
 #include "app/infra_modules.hpp"
 #include "app/modules.hpp"
+#include "services/analytics/module.hpp"
 #include "services/auth/module.hpp"
 #include "services/docs/module.hpp"
 #include "services/events/module.hpp"
@@ -49,6 +50,9 @@ const std::vector<ModuleDef>& module_definitions() {
       {"webhooks", {"database", "auth", "projects", "events", "jobs", "mailer"},
        "per-project webhooks: outbox consumer, signed deliveries by the worker, SSRF checks, delivery log",
        webhooks::make_module},
+      {"analytics", {"database", "projects", "tasks", "events"},
+       "reports from a read model kept from task events: summary, throughput, cycle time, burndown, flow, workload; CSV/SVG",
+       analytics::make_module},
   };
   return defs;
 }

@@ -1,0 +1,49 @@
+#include "services/analytics/module.hpp"
+
+#include <stdexcept>
+
+#include "services/analytics/routes.hpp"
+#include "services/analytics/service.hpp"
+
+namespace taskhub::analytics {
+
+namespace {
+
+class AnalyticsModule final : public Module {
+ public:
+  explicit AnalyticsModule(AppContext& ctx) {
+    if (!ctx.db || !ctx.projects || !ctx.outbox || !ctx.bus)
+      throw std::runtime_error("analytics: needs the database, projects, tasks and events modules");
+    svc_ = std::make_unique<AnalyticsService>(*ctx.db, *ctx.projects, *ctx.outbox, ctx.clock);
+    bus_ = ctx.bus;
+    AnalyticsService* svc = svc_.get();
+    ctx.metrics_sources.push_back([svc] { return svc->metrics(); });
+    register_routes(ctx.router, *svc_, ctx.clock);
+  }
+  ~AnalyticsModule() override { stop(); }
+
+  void start() override {
+    AnalyticsService* svc = svc_.get();
+    // The bus only wakes the consumer; the outbox cursor is what it reads.
+    subscription_ = bus_->subscribe([svc](const events::Event&) { svc->wake(); });
+    svc_->start();
+  }
+  void stop() override {
+    if (subscription_) {
+      bus_->unsubscribe(*subscription_);
+      subscription_.reset();
+    }
+    svc_->stop();
+  }
+
+ private:
+  std::unique_ptr<AnalyticsService> svc_;
+  events::EventBus* bus_ = nullptr;
+  std::optional<uint64_t> subscription_;
+};
+
+}  // namespace
+
+std::unique_ptr<Module> make_module(AppContext& ctx) { return std::make_unique<AnalyticsModule>(ctx); }
+
+}  // namespace taskhub::analytics
