@@ -24,22 +24,18 @@ class AnalyticsModule final : public Module {
 
   void start() override {
     AnalyticsService* svc = svc_.get();
-    // The bus only wakes the consumer; the outbox cursor is what it reads.
-    subscription_ = bus_->subscribe([svc](const events::Event&) { svc->wake(); });
+    wakeup_.start(*bus_, [svc] { svc->wake(); });
     svc_->start();
   }
   void stop() override {
-    if (subscription_) {
-      bus_->unsubscribe(*subscription_);
-      subscription_.reset();
-    }
+    wakeup_.stop();
     svc_->stop();
   }
 
  private:
   std::unique_ptr<AnalyticsService> svc_;
   events::EventBus* bus_ = nullptr;
-  std::optional<uint64_t> subscription_;
+  events::BusWakeup wakeup_;
 };
 
 }  // namespace

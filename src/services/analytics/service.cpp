@@ -45,6 +45,7 @@ json::object range_json(const Range& r) {
 AnalyticsService::AnalyticsService(sql::Database& db, projects::Client& projects, events::Outbox& outbox, Clock& clock,
                                    Options options)
     : db_(db), projects_(projects), outbox_(outbox), clock_(clock), opt_(options), holder_("analytics-" + new_uuid_v7()),
+      pacing_("analytics", std::chrono::milliseconds(opt_.consumer_poll_ms)),
       consumer_("analytics: consumer", std::chrono::milliseconds(opt_.consumer_poll_ms), [this] { return consume_tick(); }) {}
 
 AnalyticsService::~AnalyticsService() { stop(); }
@@ -170,7 +171,6 @@ void AnalyticsService::wake() { consumer_.wake(); }
 
 void AnalyticsService::start() {
   if (consumer_.running()) return;
-  backoff_ms_ = 0;
   consumer_.start();
 }
 
@@ -184,16 +184,10 @@ void AnalyticsService::stop() {
 }
 
 BackgroundLoop::Next AnalyticsService::consume_tick() {
-  std::optional<std::size_t> n;
-  try {
-    n = consume_once(holder_);
-    backoff_ms_ = 0;
-  } catch (const std::exception& e) {
-    backoff_ms_ = std::min<int64_t>(backoff_ms_ ? backoff_ms_ * 2 : 500, 10'000);
-    spdlog::warn("analytics: consumer pass failed (retry in {} ms): {}", backoff_ms_, e.what());
-  }
-  if (n && *n > 0 && !backoff_ms_) return std::chrono::milliseconds(0);  // maybe more waiting: no sleep
-  return std::chrono::milliseconds(backoff_ms_ ? backoff_ms_ : opt_.consumer_poll_ms);
+  return pacing_.run([&] {
+    auto n = consume_once(holder_);
+    return n && *n > 0;  // more may be waiting
+  });
 }
 
 std::string AnalyticsService::metrics() const {

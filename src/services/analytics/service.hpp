@@ -12,6 +12,7 @@
 
 #include "core/background_loop.hpp"
 #include "ports/clock.hpp"
+#include "services/events/consumer_pacing.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/sql.hpp"
 #include "services/analytics/range.hpp"
@@ -87,7 +88,7 @@ class AnalyticsService {
   Options opt_;
   std::string holder_;
   std::atomic<int64_t> applied_{0}, backfilled_{0}, cursor_{0};
-  int64_t backoff_ms_ = 0;
+  events::ConsumerPacing pacing_;  // the consumer thread's own
   BackgroundLoop consumer_;  // last: stopped before the members its tick uses are destroyed
 };
 

@@ -1,5 +1,7 @@
 #include "services/notifications/module.hpp"
 
+#include "services/events/consumer_pacing.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -67,15 +69,13 @@ class NotificationsModule final : public Module {
 
   void start() override {
     if (loop_.running()) return;
-    backoff_ = std::chrono::milliseconds{0};
-    // The bus only wakes the consumer; what to notify comes from the outbox by seq.
-    sub_ = bus_->subscribe([this](const events::Event&) { loop_.wake(); });
+    wakeup_.start(*bus_, [this] { loop_.wake(); });
     loop_.start();
   }
 
   void stop() override {
     if (!loop_.stop()) return;
-    bus_->unsubscribe(sub_);
+    wakeup_.stop();
     try {
       service_->release(holder_);
     } catch (const std::exception& e) {
@@ -85,24 +85,17 @@ class NotificationsModule final : public Module {
 
  private:
   BackgroundLoop::Next tick() {
-    bool more = false;
-    try {
+    return pacing_.run([&] {
       auto n = service_->consume_once(holder_, kLeaseMs, kBatch);
-      more = n && *n == kBatch;
-      backoff_ = std::chrono::milliseconds{0};
-    } catch (const std::exception& e) {
-      backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds{200}), std::chrono::milliseconds{10'000});
-      spdlog::warn("notifications: consuming events failed (retry in {} ms): {}", backoff_.count(), e.what());
-    }
-    if (more && backoff_.count() == 0) return std::chrono::milliseconds{0};
-    return backoff_.count() ? backoff_ : kPoll;
+      return n && *n == kBatch;  // more may be waiting
+    });
   }
 
   events::EventBus* bus_;
   std::unique_ptr<NotificationsService> service_;
   std::string holder_;
-  uint64_t sub_ = 0;
-  std::chrono::milliseconds backoff_{0};  // the consumer thread's own
+  events::BusWakeup wakeup_;
+  events::ConsumerPacing pacing_{"notifications", kPoll};  // the consumer thread's own
   BackgroundLoop loop_{"notifications: consumer", kPoll, [this] { return tick(); }};  // last: stopped first
 };
 

@@ -82,6 +82,7 @@ WebhookService::WebhookService(sql::Database& db, projects::Client& projects, ev
                                jobs::JobQueue& jobs, Mailer* mailer, EmailOf email_of, Clock& clock, Options options)
     : db_(db), projects_(projects), outbox_(outbox), jobs_(jobs), mailer_(mailer), email_of_(std::move(email_of)),
       clock_(clock), opt_(std::move(options)), holder_("webhooks-" + new_uuid_v7()),
+      pacing_("webhooks", std::chrono::milliseconds(opt_.consumer_poll_ms)),
       consumer_("webhooks: consumer", std::chrono::milliseconds(opt_.consumer_poll_ms), [this] { return consume_tick(); }) {}
 
 WebhookService::~WebhookService() { stop(); }
@@ -324,8 +325,7 @@ std::optional<std::size_t> WebhookService::consume_once(const std::string& holde
 void WebhookService::wake() { consumer_.wake(); }
 
 void WebhookService::start() {
-  if (consumer_.running()) return;  // backoff_ms_ belongs to the running thread
-  backoff_ms_ = 0;
+  if (consumer_.running()) return;
   consumer_.start();
 }
 
@@ -339,16 +339,10 @@ void WebhookService::stop() {
 }
 
 BackgroundLoop::Next WebhookService::consume_tick() {
-  std::optional<std::size_t> n;
-  try {
-    n = consume_once(holder_);
-    backoff_ms_ = 0;
-  } catch (const std::exception& e) {
-    backoff_ms_ = std::min<int64_t>(backoff_ms_ ? backoff_ms_ * 2 : 500, 10'000);
-    spdlog::warn("webhooks: consumer pass failed (retry in {} ms): {}", backoff_ms_, e.what());
-  }
-  if (n && *n == kConsumerBatch && !backoff_ms_) return std::chrono::milliseconds(0);  // more waiting: no sleep
-  return std::chrono::milliseconds(backoff_ms_ ? backoff_ms_ : opt_.consumer_poll_ms);
+  return pacing_.run([&] {
+    auto n = consume_once(holder_);
+    return n && *n == kConsumerBatch;  // more may be waiting
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

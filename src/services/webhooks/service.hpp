@@ -10,6 +10,7 @@
 
 #include "core/background_loop.hpp"
 #include "ports/clock.hpp"
+#include "services/events/consumer_pacing.hpp"
 #include "ports/event_bus.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/mailer.hpp"
@@ -115,7 +116,7 @@ class WebhookService {
   std::atomic<int64_t> attempts_ok_{0}, attempts_failed_{0}, disabled_total_{0}, fanned_out_{0};
   std::atomic<int64_t> cursor_{0};
 
-  int64_t backoff_ms_ = 0;  // the consumer thread's own
+  events::ConsumerPacing pacing_;  // the consumer thread's own
   BackgroundLoop consumer_;  // last: stopped before the members its tick uses are destroyed
 };
 
