@@ -1,25 +1,24 @@
 #include "services/analytics/range.hpp"
 
 #include "core/error.hpp"
-#include "services/notifications/tz.hpp"
+#include "core/tz.hpp"
 
 namespace taskhub::analytics {
 
-namespace tz = notifications;  // the zone-file reader lives with the first service that needed it
 
 bool valid_zone(const std::string& name) {
-  return name.size() <= 64 && tz::plausible_zone_name(name) && tz::utc_offset_s(name, 0).has_value();
+  return name.size() <= 64 && ::taskhub::plausible_zone_name(name) && ::taskhub::utc_offset_s(name, 0).has_value();
 }
 
 int64_t local_midnight_ms(int64_t day, const std::string& zone) {
   const int64_t t = day * kDayMs;
   // Offset at the guess, then at the corrected time (a DST change near midnight moves it).
-  int64_t guess = t - tz::utc_offset_s(zone, t).value_or(0) * 1000;
-  return t - tz::utc_offset_s(zone, guess).value_or(0) * 1000;
+  int64_t guess = t - ::taskhub::utc_offset_s(zone, t).value_or(0) * 1000;
+  return t - ::taskhub::utc_offset_s(zone, guess).value_or(0) * 1000;
 }
 
 int64_t local_day(int64_t utc_ms, const std::string& zone) {
-  const int64_t local = utc_ms + tz::utc_offset_s(zone, utc_ms).value_or(0) * 1000;
+  const int64_t local = utc_ms + ::taskhub::utc_offset_s(zone, utc_ms).value_or(0) * 1000;
   return local >= 0 ? local / kDayMs : (local - kDayMs + 1) / kDayMs;
 }
 
@@ -53,8 +52,8 @@ Range parse_range(const std::optional<std::string>& from, const std::optional<st
   r.today = local_day(now_ms, r.tz);
   auto date = [&](const std::optional<std::string>& v, const char* field) -> std::optional<int64_t> {
     if (!v) return std::nullopt;
-    auto d = v->size() == 10 ? tz::days_from_date(*v) : std::nullopt;
-    if (!d || tz::date_from_days(*d) != *v) {  // also refuses 2026-02-30
+    auto d = v->size() == 10 ? ::taskhub::days_from_date(*v) : std::nullopt;
+    if (!d || ::taskhub::date_from_days(*d) != *v) {  // also refuses 2026-02-30
       errors.push_back({field, "must be a date YYYY-MM-DD"});
       return std::nullopt;
     }
@@ -74,7 +73,7 @@ Range parse_range(const std::optional<std::string>& from, const std::optional<st
   const bool week = r.interval == "week";
   const int64_t step = week ? 7 : 1;
   for (int64_t d = week ? monday_of(r.from_day) : r.from_day; d <= r.to_day; d += step)
-    r.buckets.push_back(Bucket{tz::date_from_days(d), local_midnight_ms(d, r.tz), local_midnight_ms(d + step, r.tz)});
+    r.buckets.push_back(Bucket{::taskhub::date_from_days(d), local_midnight_ms(d, r.tz), local_midnight_ms(d + step, r.tz)});
   return r;
 }
 

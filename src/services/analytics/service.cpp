@@ -12,7 +12,7 @@
 #include "core/pagination.hpp"
 #include "core/time.hpp"
 #include "services/analytics/format.hpp"
-#include "services/notifications/tz.hpp"
+#include "core/tz.hpp"
 
 namespace taskhub::analytics {
 
@@ -34,8 +34,8 @@ sql::Result query(sql::Connection& c, const std::string& sql, const std::vector<
 }
 
 json::object range_json(const Range& r) {
-  return json::object{{"from", notifications::date_from_days(r.from_day)},
-                      {"to", notifications::date_from_days(r.to_day)},
+  return json::object{{"from", date_from_days(r.from_day)},
+                      {"to", date_from_days(r.to_day)},
                       {"interval", r.interval},
                       {"tz", r.tz}};
 }
@@ -265,9 +265,9 @@ json::object AnalyticsService::counts(const std::vector<std::string>& project_id
                      q)[0]
             .i64(0);
       };
-      overdue = count("due_date < ?", {notifications::date_from_days(today)});
+      overdue = count("due_date < ?", {date_from_days(today)});
       due_week = count("due_date >= ? AND due_date <= ?",
-                       {notifications::date_from_days(monday), notifications::date_from_days(monday + 6)});
+                       {date_from_days(monday), date_from_days(monday + 6)});
     });
   }
   auto entry = [&](const std::string& dim, const std::string& key) {
@@ -291,7 +291,7 @@ json::object AnalyticsService::counts(const std::vector<std::string>& project_id
   out["overdue"] = overdue;
   out["unassigned"] = entry("assignee", "")[1];
   out["due_this_week"] = due_week;
-  out["today"] = notifications::date_from_days(today);
+  out["today"] = date_from_days(today);
   out["tz"] = tz;
 
   // States with their names (asked of the projects service), in workflow order per project.

@@ -16,7 +16,7 @@
 #include "services/events/outbox.hpp"
 #include "services/jobs/queue.hpp"
 #include "services/notifications/render.hpp"
-#include "services/notifications/tz.hpp"
+#include "core/tz.hpp"
 
 namespace taskhub::notifications {
 namespace {

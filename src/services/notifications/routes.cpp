@@ -6,7 +6,7 @@
 #include "core/json_input.hpp"
 #include "core/pagination.hpp"
 #include "services/notifications/render.hpp"
-#include "services/notifications/tz.hpp"
+#include "core/tz.hpp"
 
 namespace taskhub::notifications {
 

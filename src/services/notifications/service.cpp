@@ -15,7 +15,7 @@
 #include "core/time.hpp"
 #include "services/auth/jwt.hpp"
 #include "services/notifications/render.hpp"
-#include "services/notifications/tz.hpp"
+#include "core/tz.hpp"
 
 namespace taskhub::notifications {
 

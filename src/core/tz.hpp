@@ -1,12 +1,12 @@
 #pragma once
-// IANA time zones for the daily digest. GCC 12's libstdc++ has no std::chrono::tzdb, so this
+// IANA time zones (the notifications digest, analytics reports) and civil dates. GCC 12's libstdc++ has no std::chrono::tzdb, so this
 // reads the system's compiled zone files (TZif v2+, /usr/share/zoneinfo) directly.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace taskhub::notifications {
+namespace taskhub {
 
 // A name like "Europe/Paris" or "UTC": letters, digits, '/', '_', '-', '+'; no "..".
 bool plausible_zone_name(std::string_view name) noexcept;
@@ -28,4 +28,4 @@ LocalTime to_local(int64_t utc_ms, int64_t offset_s);
 std::optional<int64_t> days_from_date(std::string_view ymd);
 std::string date_from_days(int64_t days);
 
-}  // namespace taskhub::notifications
+}  // namespace taskhub

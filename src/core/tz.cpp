@@ -1,4 +1,4 @@
-#include "services/notifications/tz.hpp"
+#include "core/tz.hpp"
 
 #include <fstream>
 #include <iterator>
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <vector>
 
-namespace taskhub::notifications {
+namespace taskhub {
 
 namespace {
 
@@ -150,4 +150,4 @@ LocalTime to_local(int64_t utc_ms, int64_t offset_s) {
   return LocalTime{date_from_days(days), static_cast<int>(rem / 3600), static_cast<int>(rem % 3600 / 60)};
 }
 
-}  // namespace taskhub::notifications
+}  // namespace taskhub
