@@ -170,6 +170,12 @@ Config config_from_map(const std::map<std::string, std::string>& vars) {
     c.webhook_disable_after_hours = static_cast<int>(to_int("WEBHOOK_DISABLE_AFTER_HOURS", *v, 0, 24 * 365));
   if (auto v = get("WEBHOOK_ALLOW_HOSTS")) c.webhook_allow_hosts = split_list(*v);
   if (auto v = get("WEBHOOK_ALLOW_PRIVATE_CIDRS")) c.webhook_allow_private_cidrs = split_list(*v);
+  if (auto v = get("FILES_DIR"); v && !v->empty()) c.files_dir = *v;
+  if (auto v = get("FILES_MAX_UPLOAD_BYTES"))
+    c.files_max_upload_bytes = to_int("FILES_MAX_UPLOAD_BYTES", *v, 1, 64LL << 30);
+  if (auto v = get("FILES_WORKSPACE_QUOTA_BYTES"))
+    c.files_workspace_quota_bytes = to_int("FILES_WORKSPACE_QUOTA_BYTES", *v, 1, 1LL << 50);
+  if (auto v = get("FILES_MAX_PER_TASK")) c.files_max_per_task = to_int("FILES_MAX_PER_TASK", *v, 1, 100'000);
 
   auto secret = get("JWT_SECRET_KEY");
   if (c.is_production()) {

@@ -75,6 +75,11 @@ struct Config {
   int webhook_disable_after_hours = 24;  // a webhook failing this long is disabled (0: at the first failure)
   std::vector<std::string> webhook_allow_hosts;          // host names exempt from the address check
   std::vector<std::string> webhook_allow_private_cidrs;  // CIDRs exempt from the address check
+  // Files (services/files)
+  std::string files_dir = "./data/files";              // local blob store root (and its upload spool)
+  int64_t files_max_upload_bytes = 25LL << 20;         // one file; larger -> 413
+  int64_t files_workspace_quota_bytes = 1LL << 30;     // sum of a workspace's attachments; more -> 507
+  int64_t files_max_per_task = 100;                    // attachments on one task; more -> 409
 
   bool is_production() const { return env == Environment::production; }
 };

@@ -6,6 +6,7 @@
 #include "services/auth/module.hpp"
 #include "services/docs/module.hpp"
 #include "services/events/module.hpp"
+#include "services/files/module.hpp"
 #include "services/idempotency/module.hpp"
 #include "services/jobs/module.hpp"
 #include "services/notifications/module.hpp"
@@ -49,6 +50,9 @@ const std::vector<ModuleDef>& module_definitions() {
       {"webhooks", {"database", "auth", "projects", "events", "jobs", "mailer"},
        "per-project webhooks: outbox consumer, signed deliveries by the worker, SSRF checks, delivery log",
        webhooks::make_module},
+      {"files", {"database", "projects", "tasks", "events", "jobs"},
+       "attachments: uploads streamed to disk, local or S3 blob store, quotas, safe downloads with ranges",
+       files::make_module},
   };
   return defs;
 }

@@ -159,8 +159,9 @@ void LocalBlobStore::list(const std::string& prefix, const std::function<bool(co
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string rel = fs::relative(it->path(), root_, ec).generic_string();
     if (ec) break;
-    if (rel == kTmp) {
-      it.disable_recursion_pending();  // temp files are not blobs
+    if (rel.front() == '.') {
+      // .tmp (our temp files) and other dot directories (the upload spool) hold no blobs.
+      if (it->is_directory(ec)) it.disable_recursion_pending();
       continue;
     }
     if (!it->is_regular_file(ec) || !valid_blob_key(rel) || rel.rfind(prefix, 0) != 0) continue;
