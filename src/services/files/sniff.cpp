@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <magic.h>
-#include <sodium.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <array>
@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <vector>
 
 namespace taskhub::files {
 
@@ -59,9 +60,13 @@ FileFacts inspect_file(const std::string& path) {
   FileFacts f;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
-  std::array<unsigned char, 64 * 1024> buf;
+  // OpenSSL's SHA-256 (SHA-NI / AVX2 code): ~4x libsodium's portable one on large files.
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    ::close(fd);
+    throw std::runtime_error("openssl: SHA-256 unavailable");
+  }
+  std::vector<unsigned char> buf(256 * 1024);
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
@@ -71,13 +76,15 @@ FileFacts inspect_file(const std::string& path) {
       throw std::runtime_error("cannot read " + path + ": " + std::strerror(e));
     }
     if (n == 0) break;
-    crypto_hash_sha256_update(&st, buf.data(), static_cast<unsigned long long>(n));
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(n));
     f.size += static_cast<uint64_t>(n);
   }
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&st, digest);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &digest_len);
   static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char c : digest) {
+  for (unsigned int i = 0; i < digest_len; ++i) {
+    unsigned char c = digest[i];
     f.sha256.push_back(kHex[c >> 4]);
     f.sha256.push_back(kHex[c & 15]);
   }
