@@ -228,7 +228,7 @@ def test_scripts_and_names_are_neutralised(api, server):
         top = f.split(os.sep)[0]
         if f.startswith(os.path.join("data", "files") + os.sep):
             rest = os.path.relpath(f, os.path.join("data", "files"))
-            assert rest.startswith("sha256" + os.sep), f
+            assert rest.startswith("sha256" + os.sep) or rest.startswith("thumbs" + os.sep), f
         else:
             assert top.startswith("taskhub-") or f.startswith(os.path.join("data", "taskhub.db")), f
     assert not any(os.path.basename(f) in ("x", "passwd", "evil.exe") for f in all_files("/tmp") if "taskhub" in f)
@@ -309,6 +309,41 @@ def test_events_reach_the_outbox(api, server, admin):
                 return types
             after = page["next_after"]
     assert eventually(lambda: {("attachment.created", a["id"]), ("attachment.deleted", a["id"])} <= set(seen()))
+
+
+def png(width: int, height: int) -> bytes:
+    """A grey RGB PNG of that size (zlib, no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+    rows = b"".join(b"\x00" + b"\x80\x80\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_thumbnails_made_by_a_job(api):
+    owner, member, viewer, ws, p, t = team(api)
+    a = upload(api, member, t["id"], png(400, 100), "wide.png")
+    assert a["content_type"] == "image/png"
+    url = f"/api/v1/attachments/{a['id']}/thumbnail"
+    assert eventually(lambda: api.get(url, headers=viewer.headers, params={"size": 256}).status_code == 200, 20)
+    for size, expect in ((64, (64, 16)), (256, (256, 64))):
+        r = api.get(url, headers=viewer.headers, params={"size": size})
+        assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
+        assert r.headers["Content-Disposition"].startswith("attachment;")
+        assert png_size(r.content) == expect
+    assert_validation_problem(api.get(url, headers=viewer.headers, params={"size": 100}), ["size"])
+    txt = upload(api, member, t["id"], b"just text", "t.txt")
+    assert_problem(api.get(f"/api/v1/attachments/{txt['id']}/thumbnail", headers=member.headers), 404)
+    b = new_account(api)
+    assert_problem(api.get(url, headers=b.headers), 404)
 
 
 # --------------------------------------------------------------------------------------------- limits

@@ -17,6 +17,8 @@
 #include "services/files/names.hpp"
 #include "services/files/service.hpp"
 #include "services/files/sniff.hpp"
+#include "services/files/thumbnail.hpp"
+#include <vips/vips.h>
 #include "services/tasks/fake_projects_client.hpp"
 
 namespace fs = std::filesystem;
@@ -164,7 +166,7 @@ class FilesServiceTest : public sql::testing::SqlBackendTest {
     o.workspace_quota_bytes = 2500;
     o.max_per_task = 3;
     svc_ = std::make_unique<FilesService>(
-        db(), projects_, *outbox_, *store_,
+        db(), projects_, *outbox_, *store_, nullptr,
         [this](const std::string& user, const std::string& task) -> std::optional<std::string> {
           auto it = tasks_.find(task);
           if (it == tasks_.end() || !projects_.project_access(user, it->second)) return std::nullopt;
@@ -306,6 +308,40 @@ TEST_P(FilesServiceTest, ProjectAndTaskPurgesAndOrphanCollection) {
   clock_.advance_ms(svc_->options().orphan_grace_ms + 60'000);
   EXPECT_EQ(svc_->collect_orphans(), 1);
   EXPECT_EQ(blob_count(), 0u);
+}
+
+TEST_P(FilesServiceTest, ThumbnailsInTwoSizesSharedByContentAndRemovedWithIt) {
+  // A 300 x 150 PNG made with libvips itself.
+  ASSERT_EQ(VIPS_INIT("taskhub_tests"), 0);
+  VipsImage* img = nullptr;
+  ASSERT_EQ(vips_black(&img, 300, 150, "bands", 3, nullptr), 0);
+  std::string png = dir_ + "/wide.png";
+  fs::create_directories(dir_);
+  ASSERT_EQ(vips_pngsave(img, png.c_str(), nullptr), 0);
+  g_object_unref(img);
+  auto a = svc_->upload("bob", task_, png, "wide.png");
+  ASSERT_EQ(a.content_type, "image/png");
+  EXPECT_EQ(status_of([&] { svc_->thumbnail("bob", a.id, 64); }), 404);  // not made yet
+  svc_->make_thumbnails(a.id);
+  svc_->make_thumbnails(a.id);  // idempotent
+  EXPECT_TRUE(fs::is_empty(svc_->options().spool_dir));  // its temp files are gone
+  for (int size : {64, 256}) {
+    auto d = svc_->thumbnail("vera", a.id, size);
+    ASSERT_TRUE(d.local_path);
+    VipsImage* t = vips_image_new_from_file(d.local_path->c_str(), nullptr);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(vips_image_get_width(t), size);       // the long side fits the box
+    EXPECT_EQ(vips_image_get_height(t), size / 2);  // aspect kept
+    g_object_unref(t);
+  }
+  EXPECT_EQ(status_of([&] { svc_->thumbnail("bob", a.id, 100); }), 400);
+  EXPECT_EQ(status_of([&] { svc_->thumbnail("mallory", a.id, 64); }), 404);
+  auto text = svc_->upload("bob", task_, file("not an image"), "t.txt");
+  svc_->make_thumbnails(text.id);
+  EXPECT_EQ(status_of([&] { svc_->thumbnail("bob", text.id, 64); }), 404);
+  svc_->remove("bob", a.id);
+  EXPECT_FALSE(store_->stat(thumbnail_key(a.sha256, 64)));
+  EXPECT_FALSE(store_->stat(thumbnail_key(a.sha256, 256)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, FilesServiceTest, ::testing::Values("sqlite-memory", "postgres"),

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
+
 #include <stdexcept>
 
 #include "ports/blob_store.hpp"
@@ -31,7 +33,7 @@ class FilesModule final : public Module {
     o.max_upload_bytes = cfg.files_max_upload_bytes;
     o.workspace_quota_bytes = cfg.files_workspace_quota_bytes;
     o.max_per_task = cfg.files_max_per_task;
-    svc_ = std::make_unique<FilesService>(*ctx.db, *ctx.projects, *ctx.outbox, *store_, ctx.task_project,
+    svc_ = std::make_unique<FilesService>(*ctx.db, *ctx.projects, *ctx.outbox, *store_, ctx.jobs, ctx.task_project,
                                           ctx.existing_tasks, ctx.clock, o);
     FilesService* svc = svc_.get();
     ctx.projects->add_project_deleted_hook([svc](const std::string& project_id) { svc->purge_project(project_id); });
@@ -40,6 +42,10 @@ class FilesModule final : public Module {
       int64_t orphans = svc->collect_orphans();
       if (reaped > 0 || orphans > 0)
         spdlog::info("files: removed {} attachments of purged tasks, {} unreferenced blobs", reaped, orphans);
+    });
+    ctx.jobs->register_handler(kThumbnailJob, [svc](const jobs::Job& j) {
+      auto v = boost::json::parse(j.payload);
+      svc->make_thumbnails(std::string(v.as_object().at("attachment_id").as_string()));
     });
     ctx.jobs->register_periodic(kCleanupKind, "23 * * * *", kCleanupKind);  // hourly
     register_routes(ctx.router, *svc_);

@@ -14,6 +14,7 @@
 #include "core/time.hpp"
 #include "services/files/names.hpp"
 #include "services/files/sniff.hpp"
+#include "services/files/thumbnail.hpp"
 
 namespace taskhub::files {
 
@@ -89,11 +90,13 @@ std::string blob_key_for(const std::string& sha256_hex) {
 }
 
 FilesService::FilesService(sql::Database& db, projects::Client& projects, events::Outbox& outbox, BlobStore& store,
-                           TaskProject task_project, ExistingTasks existing_tasks, Clock& clock, Options options)
+                           jobs::JobQueue* jobs, TaskProject task_project, ExistingTasks existing_tasks, Clock& clock,
+                           Options options)
     : db_(db),
       projects_(projects),
       outbox_(outbox),
       store_(store),
+      jobs_(jobs),
       task_project_(std::move(task_project)),
       existing_tasks_(std::move(existing_tasks)),
       clock_(clock),
@@ -181,6 +184,10 @@ Attachment FilesService::upload(const std::string& user, const std::string& task
              {a.id, a.task_id, a.comment_id, a.project_id, a.workspace_id, a.uploader_id, a.name, a.content_type,
               a.size, a.sha256, a.blob_key, a.created_at, a.updated_at});
       outbox_.append(c, attachment_event("attachment.created", user, a));
+      if (jobs_ && thumbnailable(a.content_type))
+        jobs_->enqueue(c, jobs::NewJob{.kind = kThumbnailJob,
+                                       .payload = boost::json::serialize(boost::json::object{{"attachment_id", a.id}}),
+                                       .key = "thumbnail:" + a.id});
     });
   } catch (...) {
     if (!existed) {
@@ -267,7 +274,59 @@ void FilesService::remove(const std::string& user, const std::string& id) {
 void FilesService::remove_blob_if_unreferenced(const std::string& key) {
   bool used = db_.read_value(
       [&](sql::Connection& c) { return !c.query("SELECT 1 FROM attachments WHERE blob_key = ? LIMIT 1", {key}).empty(); });
-  if (!used) store_.remove(key);
+  if (used) return;
+  store_.remove(key);
+  std::string sha = key.substr(key.rfind('/') + 1);
+  for (int size : kThumbnailSizes) store_.remove(thumbnail_key(sha, size));
+}
+
+Download FilesService::thumbnail(const std::string& user, const std::string& id, int size) {
+  bool known = false;
+  for (int s : kThumbnailSizes) known = known || s == size;
+  if (!known) throw bad_field("size", "must be 64 or 256");
+  Download d;
+  d.attachment = visible(user, id, std::nullopt).a;
+  if (!thumbnailable(d.attachment.content_type)) throw not_found("This attachment is not an image with a thumbnail.");
+  std::string key = thumbnail_key(d.attachment.sha256, size);
+  if (!store_.stat(key)) throw not_found("The thumbnail is not made yet; retry in a moment.");
+  d.redirect_url = store_.presigned_get(key, opt_.presign_seconds, "thumbnail-" + std::to_string(size) + ".png");
+  if (!d.redirect_url) {
+    d.local_path = store_.local_path(key);
+    if (!d.local_path) throw not_found("The thumbnail is not made yet; retry in a moment.");
+  }
+  return d;
+}
+
+void FilesService::make_thumbnails(const std::string& attachment_id) {
+  auto a = db_.read_value([&](sql::Connection& c) { return find(c, attachment_id); });
+  if (!a || !thumbnailable(a->content_type)) return;  // deleted meanwhile: nothing to do
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(opt_.spool_dir, ec);
+  struct Temp {
+    std::string path;
+    ~Temp() {
+      std::error_code e;
+      if (!path.empty()) fs::remove(path, e);
+    }
+  };
+  Temp fetched;
+  std::optional<std::string> source;
+  for (int size : kThumbnailSizes) {
+    std::string key = thumbnail_key(a->sha256, size);
+    if (store_.stat(key)) continue;
+    if (!source) {
+      source = store_.local_path(a->blob_key);
+      if (!source) {  // a remote store: fetch the blob once
+        fetched.path = opt_.spool_dir + "/thumb-src-" + new_uuid_v7();
+        store_.get(a->blob_key, fetched.path);
+        source = fetched.path;
+      }
+    }
+    Temp out{opt_.spool_dir + "/thumb-" + new_uuid_v7() + ".png"};
+    if (!make_thumbnail(*source, size, out.path)) return;  // not decodable or too large: no thumbnails
+    store_.put(key, out.path, "image/png");
+  }
 }
 
 int64_t FilesService::purge_where(const char* column, const std::string& value) {
@@ -343,6 +402,22 @@ int64_t FilesService::collect_orphans() {
     if (!info || info->modified_ms >= cutoff) continue;
     store_.remove(key);
     ++removed;
+  }
+  // Thumbnails whose content no attachment has any more (a delete removes them with the blob;
+  // these are left by a failure between the two).
+  std::vector<std::string> old_thumbs;
+  seen = 0;
+  store_.list("thumbs/", [&](const BlobInfo& b) {
+    if (b.modified_ms < cutoff) old_thumbs.push_back(b.key);
+    return ++seen < kMaxOrphanChecks;
+  });
+  for (const auto& key : old_thumbs) {
+    std::string name = key.substr(key.rfind('/') + 1);
+    std::string blob = blob_key_for(name.substr(0, name.find('-')));
+    bool used = db_.read_value([&](sql::Connection& c) {
+      return !c.query("SELECT 1 FROM attachments WHERE blob_key = ? LIMIT 1", {blob}).empty();
+    });
+    if (!used) store_.remove(key);
   }
   // Upload temp files whose request died with a crashed process (a live request removes its own).
   std::error_code ec;

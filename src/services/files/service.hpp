@@ -23,6 +23,7 @@
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
 #include "ports/event_bus.hpp"
+#include "ports/job_queue.hpp"
 #include "ports/sql.hpp"
 #include "services/projects/client.hpp"
 
@@ -67,13 +68,17 @@ using ExistingTasks = std::function<std::vector<std::string>(const std::vector<s
 // The API representation (also the payload of attachment.* events); never the blob key.
 boost::json::object attachment_to_json(const Attachment& a);
 
+inline constexpr const char* kThumbnailJob = "files.thumbnail";
+
 // The content-addressed key of a SHA-256 (hex).
 std::string blob_key_for(const std::string& sha256_hex);
 
 class FilesService {
  public:
+  // jobs: where thumbnail jobs are enqueued (nullptr: no thumbnails).
   FilesService(sql::Database& db, projects::Client& projects, events::Outbox& outbox, BlobStore& store,
-               TaskProject task_project, ExistingTasks existing_tasks, Clock& clock, Options options);
+               jobs::JobQueue* jobs, TaskProject task_project, ExistingTasks existing_tasks, Clock& clock,
+               Options options);
 
   const Options& options() const { return opt_; }
 
@@ -97,6 +102,12 @@ class FilesService {
   Attachment rename(const std::string& user, const std::string& id, std::string_view new_name);
   void remove(const std::string& user, const std::string& id);
 
+  // The thumbnail of an image attachment (size 64 or 256, else 400 naming "size"); 404 when the
+  // attachment is not an image or its thumbnail is not made yet.
+  Download thumbnail(const std::string& user, const std::string& id, int size);
+  // The job: makes the missing thumbnails of an attachment's content (idempotent).
+  void make_thumbnails(const std::string& attachment_id);
+
   // Hook of the projects service: a deleted project's attachments go (rows, usage, blobs).
   void purge_project(const std::string& project_id);
   // Periodic: attachments of tasks that were purged (hard-deleted) go too. Returns how many.
@@ -118,6 +129,7 @@ class FilesService {
   projects::Client& projects_;
   events::Outbox& outbox_;
   BlobStore& store_;
+  jobs::JobQueue* jobs_;
   TaskProject task_project_;
   ExistingTasks existing_tasks_;
   Clock& clock_;
