@@ -265,6 +265,20 @@ def test_bad_uploads_are_refused(api, server):
     assert eventually(lambda: spool_files(server) == [])
 
 
+def test_idempotency_key_covers_the_spooled_body(api):
+    owner, member, viewer, ws, p, t = team(api)
+    url = f"/api/v1/tasks/{t['id']}/attachments"
+    h = {**member.headers, "Idempotency-Key": "upload-once-1"}
+    first = api.post(url, headers=h, params={"name": "a.bin"}, data=b"first body")
+    assert first.status_code == 201, first.text
+    again = api.post(url, headers=h, params={"name": "a.bin"}, data=b"first body")
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert_problem(api.post(url, headers=h, params={"name": "a.bin"}, data=b"other body"), 422,
+                   "idempotency-key-reused")
+    assert len(api.get(url, headers=member.headers).json()["items"]) == 1
+
+
 def test_truncated_body_leaves_nothing(api, server):
     owner, member, viewer, ws, p, t = team(api)
     before = blobs(server)
