@@ -426,6 +426,9 @@ def test_large_upload_streams_without_holding_the_file(server_factory, tmp_path)
         m = upload(api, member, t["id"], f.read(), "big-multipart.bin")
     assert m["sha256"] == digest.hexdigest()
     grown_mib = (vm_hwm_kib(srv.proc.pid) - hwm_before) / 1024
-    # The peak RSS grew by far less than the 40 MiB file (the bound is the server's buffers).
-    assert grown_mib < 12, f"peak RSS grew by {grown_mib:.1f} MiB for a 40 MiB upload and download"
+    # The peak RSS grew by far less than the 40 MiB file (the bound is the server's buffers:
+    # about 1 MiB measured on a release build). Under AddressSanitizer (scripts/test sets
+    # ASAN_OPTIONS for that run) freed blocks sit in its quarantine and count: 14 MiB measured.
+    bound = 24 if os.environ.get("ASAN_OPTIONS") else 12
+    assert grown_mib < bound, f"peak RSS grew by {grown_mib:.1f} MiB for a 40 MiB upload and download"
     api.close()
