@@ -181,6 +181,12 @@ Config config_from_map(const std::map<std::string, std::string>& vars) {
   if (auto v = get("AWS_SECRET_ACCESS_KEY")) c.aws_secret_access_key = *v;
   if (!c.s3_bucket.empty() && (c.aws_access_key_id.empty() || c.aws_secret_access_key.empty()))
     throw std::runtime_error("S3_BUCKET is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is missing");
+  if (auto v = get("FILES_DIR"); v && !v->empty()) c.files_dir = *v;
+  if (auto v = get("FILES_MAX_UPLOAD_BYTES"))
+    c.files_max_upload_bytes = to_int("FILES_MAX_UPLOAD_BYTES", *v, 1, 64LL << 30);
+  if (auto v = get("FILES_WORKSPACE_QUOTA_BYTES"))
+    c.files_workspace_quota_bytes = to_int("FILES_WORKSPACE_QUOTA_BYTES", *v, 1, 1LL << 50);
+  if (auto v = get("FILES_MAX_PER_TASK")) c.files_max_per_task = to_int("FILES_MAX_PER_TASK", *v, 1, 100'000);
 
   auto secret = get("JWT_SECRET_KEY");
   if (c.is_production()) {

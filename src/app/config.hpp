@@ -84,6 +84,11 @@ struct Config {
   bool s3_path_style = false;  // default: true with S3_ENDPOINT (compatible stores), virtual host on AWS
   std::string aws_access_key_id;
   std::string aws_secret_access_key;
+  // Files (services/files)
+  std::string files_dir = "./data/files";              // local blob store root (and its upload spool)
+  int64_t files_max_upload_bytes = 25LL << 20;         // one file; larger -> 413
+  int64_t files_workspace_quota_bytes = 1LL << 30;     // sum of a workspace's attachments; more -> 507
+  int64_t files_max_per_task = 100;                    // attachments on one task; more -> 409
 
   bool is_production() const { return env == Environment::production; }
 };

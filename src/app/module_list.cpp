@@ -7,6 +7,7 @@
 #include "services/auth/module.hpp"
 #include "services/docs/module.hpp"
 #include "services/events/module.hpp"
+#include "services/files/module.hpp"
 #include "services/idempotency/module.hpp"
 #include "services/jobs/module.hpp"
 #include "services/notifications/module.hpp"
@@ -53,6 +54,9 @@ const std::vector<ModuleDef>& module_definitions() {
       {"analytics", {"database", "projects", "tasks", "events"},
        "reports from a read model kept from task events: summary, throughput, cycle time, burndown, flow, workload; CSV/SVG",
        analytics::make_module},
+      {"files", {"database", "projects", "tasks", "events", "jobs"},
+       "attachments: uploads streamed to disk, local or S3 blob store, quotas, safe downloads with ranges",
+       files::make_module},
   };
   return defs;
 }

@@ -50,6 +50,9 @@ struct AppContext {
   // "tasks": the project of a task the user can see; nullopt when unknown or not visible
   // (realtime: task:<id> channels). Blocking (reads the database).
   std::function<std::optional<std::string>(const std::string& user_id, const std::string& task_id)> task_project;
+  // "tasks": of the given task ids, those whose row still exists (soft-deleted ones included:
+  // only a purge removes them). The files service drops the attachments of purged tasks with it.
+  std::function<std::vector<std::string>(const std::vector<std::string>& task_ids)> existing_tasks;
   // Extra Prometheus text appended to /metrics ("metrics" module collects them).
   std::vector<std::function<std::string()>> metrics_sources;
   // Readiness checks for /readyz: name -> ok?

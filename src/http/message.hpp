@@ -39,6 +39,9 @@ struct Request {
   std::string query;   // raw query string without '?'
   Headers headers;
   std::string body;
+  // Routes with RouteOptions::spool_dir: the path of the temp file holding the body ("" when
+  // the request had no body). Removed by the server after the response.
+  std::string body_file;
   std::string remote_addr;  // peer IP (X-Forwarded-For is honoured only from TRUSTED_PROXIES)
 
   // Filled in by the server and middleware.
@@ -62,7 +65,10 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
-  // When set, the server streams this file from disk instead of body (static assets).
+  // When set, the server streams this file from disk instead of body (static assets,
+  // attachments). A 200 answer honours a single `Range: bytes=` range (206 with Content-Range;
+  // 416 when unsatisfiable; several ranges or a malformed header get the whole file) and
+  // always says `Accept-Ranges: bytes`.
   std::string file_path;
   // When set, the connection becomes a WebSocket or SSE stream (see http/stream.hpp).
   std::shared_ptr<StreamUpgrade> stream;

@@ -31,6 +31,14 @@ struct RouteOptions {
   bool inline_handler = false;
   // Per-route extra: an API token with read scope may call a mutating method only when set.
   bool read_scope_ok = false;
+  // Uploads: when non-empty, the body is not held in memory. The server streams it, as it
+  // arrives, to a new temp file in this directory (created if missing) and hands the handler
+  // Request::body_file instead of Request::body. max_body still applies: 413 before reading
+  // when Content-Length is larger; a chunked body that grows past it, a client that
+  // disconnects or misses body_timeout, get the temp file deleted at once. The file is
+  // removed after the response is written, whatever the handler did (a handler that wants
+  // to keep the bytes copies them, e.g. into the blob store).
+  std::string spool_dir;
 };
 
 struct Route {

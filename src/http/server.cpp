@@ -29,6 +29,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -41,6 +42,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
+#include <fcntl.h>
+#include <unistd.h>
 #include <deque>
 #include <list>
 #include <mutex>
@@ -128,6 +132,69 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
+
+// A `Range` header against a file of `size` bytes. Only one `bytes=` range is served; a
+// malformed header or several ranges are ignored (RFC 9110 14.2: a server may ignore Range),
+// which answers the whole file.
+struct ByteRange {
+  enum class Kind { whole, part, unsatisfiable } kind = Kind::whole;
+  std::uint64_t first = 0, last = 0;  // inclusive, when part
+};
+
+bool parse_u64(std::string_view s, std::uint64_t& out) {
+  if (s.empty() || s.size() > 19) return false;
+  out = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return true;
+}
+
+ByteRange parse_byte_range(std::string_view h, std::uint64_t size) {
+  ByteRange r;
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+  if (h.size() < 7 || !beast::iequals(h.substr(0, 6), "bytes=")) return r;
+  h.remove_prefix(6);
+  if (h.find(',') != std::string_view::npos) return r;  // multi-range: whole file
+  auto dash = h.find('-');
+  if (dash == std::string_view::npos) return r;
+  std::string_view a = h.substr(0, dash), b = h.substr(dash + 1);
+  std::uint64_t first = 0, last = 0;
+  if (a.empty()) {  // suffix: the last b bytes
+    if (!parse_u64(b, last)) return r;
+    if (last == 0 || size == 0) return {ByteRange::Kind::unsatisfiable};
+    r.first = last >= size ? 0 : size - last;
+    r.last = size - 1;
+  } else {
+    if (!parse_u64(a, first)) return r;
+    if (b.empty()) {
+      last = size ? size - 1 : 0;
+    } else if (!parse_u64(b, last) || last < first) {
+      return r;
+    }
+    if (first >= size) return {ByteRange::Kind::unsatisfiable};
+    r.first = first;
+    r.last = std::min(last, size - 1);
+  }
+  r.kind = ByteRange::Kind::part;
+  return r;
+}
+
+// Removes a spooled request body once the request is over, on every path out of it.
+struct SpoolFile {
+  std::string path;
+  SpoolFile() = default;
+  SpoolFile(const SpoolFile&) = delete;
+  SpoolFile& operator=(const SpoolFile&) = delete;
+  ~SpoolFile() {
+    if (path.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    if (ec) spdlog::warn("could not remove the spooled body {}: {}", path, ec.message());
+  }
+};
 
 const char* content_type_for(std::string_view path) {
   if (ends_with(path, ".js")) return "text/javascript; charset=utf-8";
@@ -741,6 +808,7 @@ struct Server::Impl {
     } in_flight_guard{in_flight};
 
     auto& head = parser.get();
+    SpoolFile spool;  // declared before the response: removed after it is written
     Request req;
     req.method = std::string(head.method_string());
     req.target = std::string(head.target());
@@ -791,11 +859,48 @@ struct Server::Impl {
           cont.set(bhttp::field::server, "taskhub");
           if (!co_await write_message(stream, cont)) co_return false;
         }
-        parser.body_limit(static_cast<std::uint64_t>(limit));
-        stream.expires_after(opt.body_timeout);
-        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTok);
-        (void)bn;
-        if (bec == bhttp::error::body_limit) {
+        const std::string* spool_dir = match.route && !match.route->options.spool_dir.empty()
+                                           ? &match.route->options.spool_dir
+                                           : nullptr;
+        beast::error_code bec;
+        if (spool_dir) {
+          // Stream the body to a temp file as it arrives (the string parser would hold it all).
+          // The converted parser takes the head over; it is copied back for what follows.
+          std::error_code dec;
+          std::filesystem::create_directories(*spool_dir, dec);
+          bhttp::request_parser<bhttp::file_body> fparser(std::move(parser));
+          fparser.body_limit(static_cast<std::uint64_t>(limit));
+          std::string path = *spool_dir + "/upload-" + new_uuid_v7() + ".part";
+          fparser.get().body().open(path.c_str(), beast::file_mode::write_new, bec);
+          if (bec) {
+            spdlog::error("cannot create the spool file {}: {}", path, bec.message());
+            head.base() = fparser.get().base();
+            early = problem_response(500, "internal", "An internal error occurred.", req.request_id, {}, req.path);
+            close_after = true;
+          } else {
+            spool.path = path;
+            // Beast reads at most the buffer's free capacity at a time (a few KiB after the
+            // head): 256 KiB reads and file writes move large bodies ~3x faster. Given back after.
+            buffer.reserve(std::min<std::size_t>(limit, 256 * 1024));
+            stream.expires_after(opt.body_timeout);
+            auto [fec, fn] = co_await bhttp::async_read(stream, buffer, fparser, kTok);
+            (void)fn;
+            buffer.shrink_to_fit();
+            bec = fec;
+            fparser.get().body().close();
+            head.base() = fparser.get().base();
+            if (!bec) req.body_file = path;
+          }
+        } else {
+          parser.body_limit(static_cast<std::uint64_t>(limit));
+          stream.expires_after(opt.body_timeout);
+          auto [sec, sn] = co_await bhttp::async_read(stream, buffer, parser, kTok);
+          (void)sn;
+          bec = sec;
+        }
+        if (early) {
+          // the spool file could not be created
+        } else if (bec == bhttp::error::body_limit) {
           early = problem_response(413, "body-too-large",
                                    "The request body is larger than " + std::to_string(limit) + " bytes.",
                                    req.request_id, {}, req.path);
@@ -1279,6 +1384,29 @@ struct Server::Impl {
     return out;
   }
 
+  // A spooled body's digest, read in blocks (it may be far larger than memory allows).
+  static std::string sha256_file_hex(const std::string& path) {
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot read the spooled body " + path);
+    std::array<unsigned char, 64 * 1024> buf;
+    for (;;) {
+      ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        ::close(fd);
+        throw std::runtime_error("cannot read the spooled body " + path);
+      }
+      if (n == 0) break;
+      crypto_hash_sha256_update(&st, buf.data(), static_cast<unsigned long long>(n));
+    }
+    ::close(fd);
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&st, digest);
+    return sha256_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest)) + "-file";
+  }
+
   // begin() -> replay / problem / run the handler and record its answer. Throws ApiError for
   // an invalid key, a mismatch or a request in progress; a store failure in begin() answers 500.
   Response run_idempotent(const Route& route, Request& req) {
@@ -1288,7 +1416,8 @@ struct Server::Impl {
                              "The Idempotency-Key header is invalid.");
     std::shared_ptr<IdempotencyStore> store = idempotency;
     std::string user_id = req.principal->user_id;
-    IdempotencyBegin b = store->begin(user_id, key, req.method, req.target, sha256_hex(req.body));
+    IdempotencyBegin b = store->begin(user_id, key, req.method, req.target,
+                                      req.body_file.empty() ? sha256_hex(req.body) : sha256_file_hex(req.body_file));
     switch (b.kind) {
       case IdempotencyBegin::Kind::replay: {
         Response r;
@@ -1404,21 +1533,58 @@ struct Server::Impl {
       } else {
         if (!r.headers.has("Content-Type")) r.headers.set("Content-Type", content_type_for(r.file_path));
         std::uint64_t size = file.size();
-        if (head_only) {
+        r.headers.set("Accept-Ranges", "bytes");
+        ByteRange range;
+        if (r.status == 200 && (req.method == "GET" || head_only) && req.headers.has("Range"))
+          range = parse_byte_range(req.header("Range"), size);
+        if (range.kind == ByteRange::Kind::unsatisfiable) {
+          Response bad = problem_response(416, "range-not-satisfiable",
+                                          "The requested range is outside the file (" + std::to_string(size) +
+                                              " bytes).",
+                                          req.request_id, {}, req.path);
+          bad.headers.set("Content-Range", "bytes */" + std::to_string(size));
+          bad.headers.set("Accept-Ranges", "bytes");
+          finish_headers(req, bad);
+          r = std::move(bad);  // written below as an ordinary answer
+        } else {
+          // The head, then the bytes (the whole file or the range) in 256 KiB blocks read at an
+          // offset: file_body would send only whole files, 4 KiB per read.
+          std::uint64_t first = 0, len = size;
+          if (range.kind == ByteRange::Kind::part) {
+            first = range.first;
+            len = range.last - range.first + 1;
+            r.status = 206;
+            r.headers.set("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                               std::to_string(range.last) + "/" + std::to_string(size));
+          }
           bhttp::response<bhttp::empty_body> res;
           fill(res);
-          res.content_length(size);
+          res.content_length(len);
           ok = co_await write_message(stream, res);
-        } else {
-          bhttp::response<bhttp::file_body> res;
-          fill(res);
-          res.body() = std::move(file);
-          res.prepare_payload();
-          ok = co_await write_message(stream, res);
-          bytes = size;
+          int fd = file.file().native_handle();
+          std::vector<char> block(static_cast<std::size_t>(std::min<std::uint64_t>(len, 256 * 1024)));
+          std::uint64_t off = first, left = head_only ? 0 : len;
+          while (ok && left > 0) {
+            ssize_t n = ::pread(fd, block.data(), static_cast<std::size_t>(std::min<std::uint64_t>(left, block.size())),
+                                static_cast<off_t>(off));
+            if (n <= 0) {
+              ok = false;  // the file shrank under us: close, the client sees a short body
+              break;
+            }
+            stream.expires_after(opt.write_timeout);
+            auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(block.data(), static_cast<std::size_t>(n)),
+                                                        kTok);
+            (void)wn;
+            if (wec) ok = false;
+            off += static_cast<std::uint64_t>(n);
+            left -= static_cast<std::uint64_t>(n);
+            bytes += static_cast<std::size_t>(n);
+          }
         }
-        record(req, r.status, t0, bytes);
-        co_return ok && keep_alive;
+        if (r.status != 416) {
+          record(req, r.status, t0, bytes);
+          co_return ok && keep_alive;
+        }
       }
     }
 

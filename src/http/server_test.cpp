@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -579,4 +580,152 @@ TEST_F(ServerTest, MaxConnections) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->header("retry-after"), "1");
+}
+
+// ---- spooled request bodies (RouteOptions::spool_dir) and ranges on file answers
+
+namespace {
+
+std::size_t files_in(const std::string& dir) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    ++n;
+  return n;
+}
+
+// Waits for the server to finish with a request it is still tearing down.
+bool eventually_empty(const std::string& dir) {
+  for (int i = 0; i < 200; ++i) {
+    if (files_in(dir) == 0) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+class SpoolTest : public ServerTest {
+ protected:
+  void add_spool_route(std::size_t max_body) {
+    spool_dir = ::testing::TempDir() + "taskhub_spool_" + std::to_string(::getpid());
+    std::filesystem::remove_all(spool_dir);
+    router.add("POST", "/upload", [this](Request& r) {
+      calls.fetch_add(1);
+      seen_path = r.body_file;
+      std::string content;
+      if (!r.body_file.empty()) {
+        std::ifstream f(r.body_file, std::ios::binary);
+        content.assign(std::istreambuf_iterator<char>(f), {});
+      }
+      // The body never reaches Request::body on a spooling route.
+      return Response::text(201, std::to_string(r.body.size()) + ":" + content);
+    }, {.auth = Auth::none, .max_body = max_body, .spool_dir = spool_dir});
+  }
+  void TearDown() override {
+    ServerTest::TearDown();
+    std::filesystem::remove_all(spool_dir);
+  }
+  std::string spool_dir;
+  std::string seen_path;
+  std::atomic<int> calls{0};
+};
+
+}  // namespace
+
+TEST_F(SpoolTest, BodyReachesTheHandlerAsAFileRemovedAfterwards) {
+  add_spool_route(1 << 20);
+  start();
+  std::string body("ab\0cd", 5);
+  auto r = request(port, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n" + body);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(r->body, "0:" + body);
+  EXPECT_EQ(seen_path.rfind(spool_dir + "/", 0), 0u) << seen_path;
+  EXPECT_TRUE(eventually_empty(spool_dir));
+  // Chunked, in two chunks: the same.
+  r = request(port, "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n2\r\n12\r\n0\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "0:xyz12");
+  EXPECT_TRUE(eventually_empty(spool_dir));
+}
+
+TEST_F(SpoolTest, TooLargeByContentLengthIsRefusedBeforeAnyFile) {
+  add_spool_route(1000);
+  start();
+  auto r = request(port, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_EQ(files_in(spool_dir), 0u);
+}
+
+TEST_F(SpoolTest, ChunkedBodyPastTheLimitIsStoppedAndDeleted) {
+  add_spool_route(100 * 1024);
+  start();
+  std::string chunk(64 * 1024, 'x');
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+  std::string raw = "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) + chunk +
+                    "\r\n" + size + chunk + "\r\n0\r\n\r\n";
+  auto r = request(port, raw);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_TRUE(eventually_empty(spool_dir));
+}
+
+TEST_F(SpoolTest, TruncatedBodyLeavesNothing) {
+  add_spool_route(1 << 20);
+  start();
+  {
+    Fd c(connect_to(port));
+    ASSERT_GE(c.fd, 0);
+    ASSERT_TRUE(send_all(c.fd, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789"));
+    std::this_thread::sleep_for(50ms);
+  }  // closes after 10 of 1000 bytes
+  EXPECT_TRUE(eventually_empty(spool_dir));
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST_F(ServerTest, FileRanges) {
+  file_path = ::testing::TempDir() + "taskhub_server_range.bin";
+  {
+    std::ofstream f(file_path, std::ios::binary);
+    f << "0123456789";
+  }
+  start();
+  auto r = request(port, get("/file", "Range: bytes=2-4\r\n"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 206);
+  EXPECT_EQ(r->body, "234");
+  EXPECT_EQ(r->header("content-range"), "bytes 2-4/10");
+  EXPECT_EQ(r->header("accept-ranges"), "bytes");
+  r = request(port, get("/file", "Range: bytes=7-\r\n"));
+  EXPECT_EQ(r->body, "789");
+  r = request(port, get("/file", "Range: bytes=-3\r\n"));
+  EXPECT_EQ(r->body, "789");
+  r = request(port, get("/file", "Range: bytes=8-100\r\n"));
+  EXPECT_EQ(r->status, 206);
+  EXPECT_EQ(r->body, "89");
+  EXPECT_EQ(r->header("content-range"), "bytes 8-9/10");
+  r = request(port, get("/file", "Range: bytes=10-\r\n"));
+  EXPECT_EQ(r->status, 416);
+  EXPECT_EQ(r->header("content-range"), "bytes */10");
+  // Several ranges, or nonsense: the whole file.
+  r = request(port, get("/file", "Range: bytes=0-1,4-5\r\n"));
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "0123456789");
+  r = request(port, get("/file", "Range: pages=1\r\n"));
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("accept-ranges"), "bytes");
+  // Keep-alive survives a range answer.
+  Fd c(connect_to(port));
+  std::string buf;
+  ASSERT_TRUE(send_all(c.fd, get("/file", "Range: bytes=0-0\r\n") + get("/file")));
+  auto a = read_reply(c.fd, buf);
+  auto b = read_reply(c.fd, buf);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->body, "0");
+  EXPECT_EQ(b->body, "0123456789");
+  std::remove(file_path.c_str());
 }

@@ -46,6 +46,14 @@ class TasksModule final : public Module {
       if (!pid || !projects->project_access(user, *pid)) return std::nullopt;
       return pid;
     };
+    ctx.existing_tasks = [db](const std::vector<std::string>& ids) {
+      std::vector<std::string> out;
+      db->read([&](sql::Connection& c) {
+        for (const auto& id : ids)
+          if (is_uuid(id) && !c.query("SELECT 1 FROM tasks WHERE id = ?", {id}).empty()) out.push_back(id);
+      });
+      return out;
+    };
   }
   ~TasksModule() override { stop(); }
 
