@@ -96,11 +96,17 @@ def test_changes_emit_events_with_routing_keys(api, admin):
     assert by_type["label.created"]["payload"]["name"] == "bug"
 
     # Each event has one seq, and the bus of this process delivered them in seq order.
-    r = api.get("/api/v1/admin/events/delivered", headers=admin.headers, params={"after": start, "limit": 200})
-    assert r.status_code == 200, r.text
-    body = r.json()
+    # (Delivery follows the relay asynchronously: wait until this workspace's events are all in.)
+    deadline = time.monotonic() + 10
+    while True:
+        r = api.get("/api/v1/admin/events/delivered", headers=admin.headers, params={"after": start, "limit": 200})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        delivered = of(body["items"], workspace_id=wid)
+        if len(delivered) >= len(mine) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert body["bus"] == "in-process"
-    delivered = of(body["items"], workspace_id=wid)
     assert [e["id"] for e in delivered] == [e["id"] for e in mine]
 
 
