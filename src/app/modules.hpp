@@ -30,6 +30,12 @@ namespace projects {
 class Client;
 }
 
+// A comment as other services see it (AppContext::comment_task).
+struct CommentRef {
+  std::string task_id;
+  std::string author_id;
+};
+
 // What modules share. Each field is filled by the module that owns it (comment says which);
 // a module may read only what its declared dependencies filled.
 struct AppContext {
@@ -53,6 +59,15 @@ struct AppContext {
   // "tasks": of the given task ids, those whose row still exists (soft-deleted ones included:
   // only a purge removes them). The files service drops the attachments of purged tasks with it.
   std::function<std::vector<std::string>(const std::vector<std::string>& task_ids)> existing_tasks;
+  // "tasks": the task and author of a comment the user can see (its task visible to them, not
+  // deleted); nullopt when the comment is unknown, deleted or not visible. Blocking. The files
+  // service checks attachments of comments with it.
+  std::function<std::optional<CommentRef>(const std::string& user_id, const std::string& comment_id)> comment_task;
+  // "tasks": registers a hook run after a comment is deleted (after the commit; a hook that
+  // throws is logged and does not undo the deletion). The files service drops the comment's
+  // attachments with it.
+  std::function<void(std::function<void(const std::string& task_id, const std::string& comment_id)>)>
+      add_comment_deleted_hook;
   // Extra Prometheus text appended to /metrics ("metrics" module collects them).
   std::vector<std::function<std::string()>> metrics_sources;
   // Readiness checks for /readyz: name -> ok?

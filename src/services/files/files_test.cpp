@@ -178,7 +178,14 @@ class FilesServiceTest : public sql::testing::SqlBackendTest {
             if (tasks_.count(id)) out.push_back(id);
           return out;
         },
-        clock_, o);
+        clock_, o,
+        [this](const std::string& user, const std::string& comment) -> std::optional<CommentOwner> {
+          auto it = comments_.find(comment);
+          if (it == comments_.end()) return std::nullopt;
+          auto t = tasks_.find(it->second.task_id);
+          if (t == tasks_.end() || !projects_.project_access(user, t->second)) return std::nullopt;
+          return it->second;
+        });
   }
   void TearDown() override {
     svc_.reset();
@@ -206,6 +213,7 @@ class FilesServiceTest : public sql::testing::SqlBackendTest {
   ManualClock clock_;
   tasks::testing::FakeProjectsClient projects_;
   std::map<std::string, std::string> tasks_;
+  std::map<std::string, CommentOwner> comments_;  // comment id -> its task and author
   std::unique_ptr<LocalBlobStore> store_;
   std::unique_ptr<events::SqlOutbox> outbox_;
   std::unique_ptr<FilesService> svc_;
@@ -342,6 +350,75 @@ TEST_P(FilesServiceTest, ThumbnailsInTwoSizesSharedByContentAndRemovedWithIt) {
   svc_->remove("bob", a.id);
   EXPECT_FALSE(store_->stat(thumbnail_key(a.sha256, 64)));
   EXPECT_FALSE(store_->stat(thumbnail_key(a.sha256, 256)));
+}
+
+TEST_P(FilesServiceTest, CommentAttachments) {
+  const std::string bobs = new_uuid_v7(), alices = new_uuid_v7(), on_task2 = new_uuid_v7(), foreign = new_uuid_v7();
+  comments_[bobs] = {task_, "bob"};
+  comments_[alices] = {task_, "alice"};
+  comments_[on_task2] = {task2_, "bob"};
+  comments_[foreign] = {foreign_task_, "mallory"};
+  auto plain = svc_->upload("bob", task_, file("plain"), "plain.txt");
+  EXPECT_FALSE(plain.comment_id);
+  auto a = svc_->upload("bob", task_, file("on comment"), "c.txt", bobs);
+  EXPECT_EQ(a.comment_id, bobs);
+  EXPECT_EQ(svc_->get("vera", a.id).comment_id, bobs);
+  auto b = svc_->upload("alice", task_, file("admin on bob's"), "d.txt", bobs);  // a project admin
+
+  auto refusal = [&](const std::string& user, const std::string& comment) {
+    int check = status_of([&] { svc_->check_can_upload(user, task_, comment); });
+    int up = status_of([&] { svc_->upload(user, task_, file("x"), "x", comment); });
+    EXPECT_EQ(check, up) << comment;
+    return up;
+  };
+  EXPECT_EQ(refusal("bob", on_task2), 422);                 // a comment of another task
+  EXPECT_EQ(refusal("bob", foreign), 404);                  // a comment bob cannot see
+  EXPECT_EQ(refusal("bob", new_uuid_v7()), 404);            // no such comment
+  EXPECT_EQ(refusal("bob", alices), 403);                   // not the author, not admin
+  EXPECT_EQ(refusal("vera", bobs), 403);                    // viewers never attach
+  EXPECT_EQ(refusal("bob", "not-a-uuid"), 400);
+  EXPECT_EQ(events_of("attachment.created"), 3);            // the refusals recorded nothing
+
+  auto all = svc_->list("bob", task_, std::nullopt, 50);
+  EXPECT_EQ(all.size(), 3u);
+  auto only = svc_->list("vera", task_, std::nullopt, 50, bobs);
+  ASSERT_EQ(only.size(), 2u);
+  EXPECT_EQ(only[0].id, a.id);
+  EXPECT_EQ(only[1].id, b.id);
+  EXPECT_EQ(svc_->list("bob", task_, only[0].id, 50, bobs).size(), 1u);  // pages within the filter
+  EXPECT_TRUE(svc_->list("bob", task_, std::nullopt, 50, on_task2).empty());
+  EXPECT_EQ(status_of([&] { svc_->list("bob", task_, std::nullopt, 50, std::string("x")); }), 400);
+
+  // The comment goes: its attachments with it (the tasks service's hook), the others stay.
+  comments_.erase(bobs);
+  EXPECT_EQ(svc_->purge_comment(task_, bobs), 2);
+  EXPECT_EQ(status_of([&] { svc_->get("bob", a.id); }), 404);
+  EXPECT_EQ(svc_->list("bob", task_, std::nullopt, 50).size(), 1u);
+  EXPECT_EQ(svc_->get("bob", plain.id).id, plain.id);
+  EXPECT_EQ(svc_->upload("alice", task_, file("own"), "e.txt", alices).comment_id, alices);
+  EXPECT_EQ(events_of("attachment.deleted"), 0);  // comment.deleted says it
+}
+
+TEST_P(FilesServiceTest, CommentDeletedDuringTheUploadTakesTheAttachment) {
+  const std::string c = new_uuid_v7();
+  comments_[c] = {task_, "bob"};
+  // The comment disappears between the checks and the re-check after the commit.
+  int calls = 0;
+  auto real = comments_;
+  svc_ = std::make_unique<FilesService>(
+      db(), projects_, *outbox_, *store_, nullptr,
+      [this](const std::string&, const std::string& task) -> std::optional<std::string> { return tasks_.at(task); },
+      [](const std::vector<std::string>& ids) { return ids; }, clock_, svc_->options(),
+      [&](const std::string&, const std::string& comment) -> std::optional<CommentOwner> {
+        if (++calls > 1) return std::nullopt;
+        return real.at(comment);
+      });
+  EXPECT_EQ(status_of([&] { svc_->upload("bob", task_, file("late"), "late.txt", c); }), 404);
+  EXPECT_EQ(calls, 2);
+  EXPECT_TRUE(svc_->list("bob", task_, std::nullopt, 50).empty());
+  EXPECT_EQ(blob_count(), 0u);
+  EXPECT_EQ(events_of("attachment.created"), 1);
+  EXPECT_EQ(events_of("attachment.deleted"), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, FilesServiceTest, ::testing::Values("sqlite-memory", "postgres"),

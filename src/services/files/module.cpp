@@ -20,7 +20,8 @@ constexpr const char* kCleanupKind = "files.cleanup";
 class FilesModule final : public Module {
  public:
   explicit FilesModule(AppContext& ctx) {
-    if (!ctx.db || !ctx.projects || !ctx.outbox || !ctx.jobs || !ctx.task_project || !ctx.existing_tasks)
+    if (!ctx.db || !ctx.projects || !ctx.outbox || !ctx.jobs || !ctx.task_project || !ctx.existing_tasks ||
+        !ctx.comment_task || !ctx.add_comment_deleted_hook)
       throw std::runtime_error("files: needs the database, projects, tasks, events and jobs modules");
     const Config& cfg = ctx.config;
     BlobStoreConfig bc;
@@ -40,8 +41,20 @@ class FilesModule final : public Module {
     o.workspace_quota_bytes = cfg.files_workspace_quota_bytes;
     o.max_per_task = cfg.files_max_per_task;
     svc_ = std::make_unique<FilesService>(*ctx.db, *ctx.projects, *ctx.outbox, *store_, ctx.jobs, ctx.task_project,
-                                          ctx.existing_tasks, ctx.clock, o);
+                                          ctx.existing_tasks, ctx.clock, o,
+                                          [comment_task = ctx.comment_task](const std::string& user,
+                                                                            const std::string& comment)
+                                              -> std::optional<CommentOwner> {
+                                            auto ref = comment_task(user, comment);
+                                            if (!ref) return std::nullopt;
+                                            return CommentOwner{ref->task_id, ref->author_id};
+                                          });
     FilesService* svc = svc_.get();
+    // A deleted comment's attachments go at once, after the tasks service committed the deletion
+    // (comments are deleted outright, not soft-deleted).
+    ctx.add_comment_deleted_hook([svc](const std::string& task_id, const std::string& comment_id) {
+      svc->purge_comment(task_id, comment_id);
+    });
     ctx.projects->add_project_deleted_hook([svc](const std::string& project_id) { svc->purge_project(project_id); });
     ctx.jobs->register_handler(kCleanupKind, [svc](const jobs::Job&) {
       int64_t reaped = svc->reap_purged_tasks();

@@ -68,7 +68,10 @@ void register_routes(http::Router& router, FilesService& svc) {
       [&svc](http::Request& req) {
         const std::string user = req.user().user_id;
         const std::string task(req.param("id"));
-        svc.check_can_upload(user, task);  // 404/403 before any parsing
+        // The comment is a query parameter (not a multipart field): it is checked, like the
+        // task, before a byte of the body is parsed, and works for raw uploads too.
+        auto comment = req.query_param("comment_id");
+        svc.check_can_upload(user, task, comment);  // 404/403/422 before any parsing
         if (req.body_file.empty()) throw bad_field("file", "the upload is empty");
         std::string source = req.body_file;
         std::string name = req.query_param("name").value_or("");
@@ -82,7 +85,7 @@ void register_routes(http::Router& router, FilesService& svc) {
         } else if (ct.rfind("multipart/", 0) == 0) {
           throw bad_field("Content-Type", "multipart uploads must be multipart/form-data with a boundary");
         }
-        auto a = svc.upload(user, task, source, name);
+        auto a = svc.upload(user, task, source, name, comment);
         auto resp = http::Response::json(201, attachment_to_json(a));
         resp.headers.set("Location", "/api/v1/attachments/" + a.id);
         return resp;
@@ -94,7 +97,7 @@ void register_routes(http::Router& router, FilesService& svc) {
       [&svc](http::Request& req) {
         int limit = parse_limit(req.query_param("limit"));
         auto after = decode_id_cursor(req.query_param("cursor"));
-        auto page = svc.list(req.user().user_id, std::string(req.param("id")), after, limit);
+        auto page = svc.list(req.user().user_id, std::string(req.param("id")), after, limit, req.query_param("comment_id"));
         json::array items;
         for (const auto& a : page) items.push_back(attachment_to_json(a));
         std::optional<std::string> next;

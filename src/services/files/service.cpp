@@ -91,7 +91,7 @@ std::string blob_key_for(const std::string& sha256_hex) {
 
 FilesService::FilesService(sql::Database& db, projects::Client& projects, events::Outbox& outbox, BlobStore& store,
                            jobs::JobQueue* jobs, TaskProject task_project, ExistingTasks existing_tasks, Clock& clock,
-                           Options options)
+                           Options options, CommentTask comment_task)
     : db_(db),
       projects_(projects),
       outbox_(outbox),
@@ -100,7 +100,8 @@ FilesService::FilesService(sql::Database& db, projects::Client& projects, events
       task_project_(std::move(task_project)),
       existing_tasks_(std::move(existing_tasks)),
       clock_(clock),
-      opt_(std::move(options)) {}
+      opt_(std::move(options)),
+      comment_task_(std::move(comment_task)) {}
 
 struct FilesService::Visible {
   Attachment a;
@@ -121,23 +122,38 @@ FilesService::Visible FilesService::visible(const std::string& user, const std::
   return {std::move(*a), std::move(*access)};
 }
 
-void FilesService::check_can_upload(const std::string& user, const std::string& task_id) {
+void FilesService::check_comment(const std::string& user, const std::string& task_id, const std::string& comment_id,
+                                 const projects::ProjectAccess& access) {
+  if (!is_uuid(comment_id)) throw bad_field("comment_id", "must be the id of a comment of this task");
+  auto owner = comment_task_ ? comment_task_(user, comment_id) : std::nullopt;
+  if (!owner) throw not_found("The comment does not exist.");
+  if (owner->task_id != task_id)
+    throw ApiError(422, "comment-of-another-task", "The comment belongs to another task.",
+                   {{"comment_id", "must be the id of a comment of this task"}});
+  if (owner->author_id != user && !access.is_admin())
+    throw forbidden("Only the comment's author or a project admin can attach files to a comment.");
+}
+
+void FilesService::check_can_upload(const std::string& user, const std::string& task_id,
+                                    const std::optional<std::string>& comment_id) {
   auto project = task_project_(user, task_id);
   if (!project) throw not_found();
   auto access = projects_.project_access(user, *project);
   if (!access) throw not_found();
   if (!access->can_write())
     throw forbidden(access->archived ? "The project is archived." : "Viewers cannot attach files to this project.");
+  if (comment_id) check_comment(user, task_id, *comment_id, *access);
 }
 
 Attachment FilesService::upload(const std::string& user, const std::string& task_id, const std::string& path,
-                                std::string_view client_name) {
+                                std::string_view client_name, const std::optional<std::string>& comment_id) {
   auto project = task_project_(user, task_id);
   if (!project) throw not_found();
   auto access = projects_.project_access(user, *project);
   if (!access) throw not_found();
   if (!access->can_write())
     throw forbidden(access->archived ? "The project is archived." : "Viewers cannot attach files to this project.");
+  if (comment_id) check_comment(user, task_id, *comment_id, *access);
 
   const auto t0 = std::chrono::steady_clock::now();
   FileFacts facts = inspect_file(path);
@@ -149,6 +165,7 @@ Attachment FilesService::upload(const std::string& user, const std::string& task
   Attachment a;
   a.id = new_uuid_v7();
   a.task_id = task_id;
+  a.comment_id = comment_id;
   a.project_id = *project;
   a.workspace_id = access->workspace_id;
   a.uploader_id = user;
@@ -203,6 +220,13 @@ Attachment FilesService::upload(const std::string& user, const std::string& task
   // A delete of the last other attachment with this content may have removed the blob between
   // our put and our commit: write it again (the file is still ours).
   if (!store_.stat(a.blob_key)) store_.put(a.blob_key, path, a.content_type);
+  // A deletion of the comment that committed before this upload did is not seen by its hook's
+  // purge (which may have run before our row existed): look again now that the row is in. A
+  // deletion committing after this look is followed by the hook, which sees the row.
+  if (a.comment_id && !(comment_task_ && comment_task_(user, *a.comment_id))) {
+    delete_attachment(user, a);
+    throw not_found("The comment does not exist.");
+  }
   auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
   spdlog::debug("files: upload {} ({} bytes): hash+type {:.1f} ms, store {:.1f} ms, metadata {:.1f} ms", a.id, a.size,
                 ms(t1 - t0), ms(t2 - t1), ms(std::chrono::steady_clock::now() - t2));
@@ -210,15 +234,25 @@ Attachment FilesService::upload(const std::string& user, const std::string& task
 }
 
 std::vector<Attachment> FilesService::list(const std::string& user, const std::string& task_id,
-                                           const std::optional<std::string>& after, int limit) {
+                                           const std::optional<std::string>& after, int limit,
+                                           const std::optional<std::string>& comment_id) {
   auto project = task_project_(user, task_id);
   if (!project) throw not_found();
+  if (comment_id && !is_uuid(*comment_id)) throw bad_field("comment_id", "must be the id of a comment");
+  std::string q = std::string("SELECT ") + kColumns + " FROM attachments WHERE task_id = ?";
+  std::vector<sql::Param> params{task_id};
+  if (comment_id) {
+    q += " AND comment_id = ?";
+    params.emplace_back(*comment_id);
+  }
+  if (after) {
+    q += " AND id > ?";
+    params.emplace_back(*after);
+  }
+  q += " ORDER BY id LIMIT ?";
+  params.emplace_back(int64_t{limit});
   return db_.read_value([&](sql::Connection& c) {
-    auto res = after ? c.query(std::string("SELECT ") + kColumns +
-                                   " FROM attachments WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?",
-                               {task_id, *after, int64_t{limit}})
-                     : c.query(std::string("SELECT ") + kColumns + " FROM attachments WHERE task_id = ? ORDER BY id LIMIT ?",
-                               {task_id, int64_t{limit}});
+    auto res = c.query(q, params);
     std::vector<Attachment> out;
     for (std::size_t i = 0; i < res.size(); ++i) out.push_back(from_row(res[i]));
     return out;
@@ -263,12 +297,16 @@ void FilesService::remove(const std::string& user, const std::string& id) {
   if (v.access.archived) throw forbidden("The project is archived.");
   if (!(v.a.uploader_id == user && v.access.can_write()) && !v.access.is_admin())
     throw forbidden("Only the uploader or a project admin can delete an attachment.");
+  delete_attachment(user, v.a);
+}
+
+void FilesService::delete_attachment(const std::string& actor, const Attachment& a) {
   db_.write([&](sql::Connection& c) {
-    if (c.exec("DELETE FROM attachments WHERE id = ?", {v.a.id}) == 0) throw not_found();  // a concurrent delete
-    add_usage(c, v.a.workspace_id, -v.a.size);
-    outbox_.append(c, attachment_event("attachment.deleted", user, v.a));
+    if (c.exec("DELETE FROM attachments WHERE id = ?", {a.id}) == 0) throw not_found();  // a concurrent delete
+    add_usage(c, a.workspace_id, -a.size);
+    outbox_.append(c, attachment_event("attachment.deleted", actor, a));
   });
-  remove_blob_if_unreferenced(v.a.blob_key);
+  remove_blob_if_unreferenced(a.blob_key);
 }
 
 void FilesService::remove_blob_if_unreferenced(const std::string& key) {
@@ -329,14 +367,14 @@ void FilesService::make_thumbnails(const std::string& attachment_id) {
   }
 }
 
-int64_t FilesService::purge_where(const char* column, const std::string& value) {
+int64_t FilesService::purge_where(const std::string& where, const std::vector<sql::Param>& params) {
   int64_t total = 0;
   for (;;) {
     std::set<std::string> keys;
     int64_t n = db_.write_value([&](sql::Connection& c) {
-      auto res = c.query(std::string("SELECT id, workspace_id, size, blob_key FROM attachments WHERE ") + column +
-                             " = ? LIMIT ?",
-                         {value, kBatch});
+      std::vector<sql::Param> p = params;
+      p.emplace_back(kBatch);
+      auto res = c.query("SELECT id, workspace_id, size, blob_key FROM attachments WHERE " + where + " LIMIT ?", p);
       for (std::size_t i = 0; i < res.size(); ++i) {
         auto r = res[i];
         c.exec("DELETE FROM attachments WHERE id = ?", {r.str(0)});
@@ -358,8 +396,15 @@ int64_t FilesService::purge_where(const char* column, const std::string& value) 
 }
 
 void FilesService::purge_project(const std::string& project_id) {
-  if (int64_t n = purge_where("project_id", project_id); n > 0)
+  if (int64_t n = purge_where("project_id = ?", {project_id}); n > 0)
     spdlog::info("files: removed {} attachments of deleted project {}", n, project_id);
+}
+
+int64_t FilesService::purge_comment(const std::string& task_id, const std::string& comment_id) {
+  // task_id first: the (task_id, id) index finds the rows without an index on comment_id.
+  int64_t n = purge_where("task_id = ? AND comment_id = ?", {task_id, comment_id});
+  if (n > 0) spdlog::info("files: removed {} attachments of deleted comment {}", n, comment_id);
+  return n;
 }
 
 int64_t FilesService::reap_purged_tasks() {
@@ -377,7 +422,7 @@ int64_t FilesService::reap_purged_tasks() {
     auto alive = existing_tasks_(batch);
     std::set<std::string> keep(alive.begin(), alive.end());
     for (const auto& t : batch)
-      if (!keep.count(t)) total += purge_where("task_id", t);
+      if (!keep.count(t)) total += purge_where("task_id = ?", {t});
     after = batch.back();
     if (static_cast<int64_t>(batch.size()) < kBatch) return total;
   }

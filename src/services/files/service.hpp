@@ -64,6 +64,13 @@ struct Download {
 using TaskProject = std::function<std::optional<std::string>(const std::string& user, const std::string& task)>;
 // ctx.existing_tasks: of these task ids, those whose row still exists (soft-deleted included).
 using ExistingTasks = std::function<std::vector<std::string>(const std::vector<std::string>& task_ids)>;
+// ctx.comment_task: the task and author of a comment the user can see (nullopt: unknown,
+// deleted or hidden).
+struct CommentOwner {
+  std::string task_id;
+  std::string author_id;
+};
+using CommentTask = std::function<std::optional<CommentOwner>(const std::string& user, const std::string& comment)>;
 
 // The API representation (also the payload of attachment.* events); never the blob key.
 boost::json::object attachment_to_json(const Attachment& a);
@@ -78,24 +85,34 @@ class FilesService {
   // jobs: where thumbnail jobs are enqueued (nullptr: no thumbnails).
   FilesService(sql::Database& db, projects::Client& projects, events::Outbox& outbox, BlobStore& store,
                jobs::JobQueue* jobs, TaskProject task_project, ExistingTasks existing_tasks, Clock& clock,
-               Options options);
+               Options options, CommentTask comment_task = {});
 
   const Options& options() const { return opt_; }
 
   // Throws 404 when the caller cannot see the task, 403 when they may not attach to it.
   // Called before the upload is parsed, so a refused caller costs no multipart work.
-  void check_can_upload(const std::string& user, const std::string& task_id);
+  // comment_id: the attachment goes on that comment of the task. 400 naming comment_id when it
+  // is not a UUID, 404 when the comment is unknown, deleted or not visible to the caller (like
+  // a missing one), 422 naming comment_id when it is a comment of another task, 403 unless the
+  // caller wrote the comment or is a project admin (who may edit a comment may attach to it).
+  void check_can_upload(const std::string& user, const std::string& task_id,
+                        const std::optional<std::string>& comment_id = {});
 
   // Attaches the file at `path` (left in place: the caller owns it) to the task. 413 when it is
   // larger than max_upload_bytes, 507 when the workspace quota would be exceeded, 409 when the
   // task has max_per_task attachments. On any failure nothing is recorded and a blob this call
   // created is removed.
+  // comment_id: checked as by check_can_upload; should the comment be deleted while the upload
+  // commits, the attachment is removed again (attachment.deleted) and the answer is 404.
   Attachment upload(const std::string& user, const std::string& task_id, const std::string& path,
-                    std::string_view client_name);
+                    std::string_view client_name, const std::optional<std::string>& comment_id = {});
 
-  // Newest last (ids are UUIDv7), after the id `after`, at most limit.
+  // Newest last (ids are UUIDv7), after the id `after`, at most limit. Attachments of the task's
+  // comments are included (comment_id set); comment_id: only that comment's (400 naming
+  // comment_id when it is not a UUID; a comment of another task simply matches nothing).
   std::vector<Attachment> list(const std::string& user, const std::string& task_id,
-                               const std::optional<std::string>& after, int limit);
+                               const std::optional<std::string>& after, int limit,
+                               const std::optional<std::string>& comment_id = {});
   // task_id: when the path names a task too, the attachment must belong to it (else 404).
   Attachment get(const std::string& user, const std::string& id, const std::optional<std::string>& task_id = {});
   Download download(const std::string& user, const std::string& id, const std::optional<std::string>& task_id = {});
@@ -110,6 +127,9 @@ class FilesService {
 
   // Hook of the projects service: a deleted project's attachments go (rows, usage, blobs).
   void purge_project(const std::string& project_id);
+  // Hook of the tasks service: a deleted comment's attachments go (rows, usage, blobs; no
+  // events: comment.deleted says it). Returns how many.
+  int64_t purge_comment(const std::string& task_id, const std::string& comment_id);
   // Periodic: attachments of tasks that were purged (hard-deleted) go too. Returns how many.
   int64_t reap_purged_tasks();
   // Periodic: blobs no attachment points to, older than the grace period, and upload temp
@@ -119,11 +139,16 @@ class FilesService {
  private:
   struct Visible;
   Visible visible(const std::string& user, const std::string& id, const std::optional<std::string>& task_id);
+  // Deletes one attachment (row, usage, attachment.deleted event), then its blob if unused.
+  void delete_attachment(const std::string& actor, const Attachment& a);
   // Removes the blob when no attachment points to it any more.
   void remove_blob_if_unreferenced(const std::string& key);
-  // Deletes the attachments matching `where` (a column = ? condition), in batches; no events
-  // (the task or project they belonged to is gone).
-  int64_t purge_where(const char* column, const std::string& value);
+  // Deletes the attachments matching `where` (conditions with ? placeholders), in batches; no
+  // events (the task, comment or project they belonged to is gone).
+  int64_t purge_where(const std::string& where, const std::vector<sql::Param>& params);
+  // The comment checks of check_can_upload, given the caller's access to the task's project.
+  void check_comment(const std::string& user, const std::string& task_id, const std::string& comment_id,
+                     const projects::ProjectAccess& access);
 
   sql::Database& db_;
   projects::Client& projects_;
@@ -134,6 +159,7 @@ class FilesService {
   ExistingTasks existing_tasks_;
   Clock& clock_;
   Options opt_;
+  CommentTask comment_task_;
 };
 
 }  // namespace taskhub::files

@@ -46,6 +46,24 @@ class TasksModule final : public Module {
       if (!pid || !projects->project_access(user, *pid)) return std::nullopt;
       return pid;
     };
+    // The comment's task must be visible like task_project's (not deleted, project visible).
+    ctx.comment_task = [db, projects](const std::string& user,
+                                      const std::string& comment) -> std::optional<CommentRef> {
+      if (!is_uuid(comment)) return std::nullopt;
+      auto ref = db->read_value([&](sql::Connection& c) -> std::optional<std::pair<CommentRef, std::string>> {
+        auto res = c.query(
+            "SELECT c.task_id, c.author_id, t.project_id FROM task_comments c JOIN tasks t ON t.id = c.task_id "
+            "WHERE c.id = ? AND t.deleted_at IS NULL",
+            {comment});
+        if (auto r = res.first()) return std::pair{CommentRef{r->str(0), r->str(1)}, r->str(2)};
+        return std::nullopt;
+      });
+      if (!ref || !projects->project_access(user, ref->second)) return std::nullopt;
+      return ref->first;
+    };
+    ctx.add_comment_deleted_hook = [svc](TasksService::CommentDeletedHook hook) {
+      svc->add_comment_deleted_hook(std::move(hook));
+    };
     ctx.existing_tasks = [db](const std::vector<std::string>& ids) {
       std::vector<std::string> out;
       db->read([&](sql::Connection& c) {

@@ -1,6 +1,8 @@
 #include "services/tasks/service.hpp"
 #include "services/tasks/recurrence.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -1065,6 +1067,13 @@ void TasksService::delete_comment(const std::string& user, const std::string& co
     emit(c, task_event("comment.deleted", user, acc.workspace_id, t, "comment", cm->id,
                        json::serialize(json::object{{"id", cm->id}, {"task_id", cm->task_id}})));
   });
+  for (const auto& hook : comment_deleted_hooks_) {
+    try {
+      hook(cm0.task_id, cm0.id);
+    } catch (const std::exception& e) {
+      spdlog::warn("tasks: a comment-deleted hook failed for comment {}: {}", cm0.id, e.what());
+    }
+  }
 }
 
 // ---------------------------------------------------------------- activity, watchers

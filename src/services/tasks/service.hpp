@@ -5,6 +5,7 @@
 // answers 404 for anything the caller may not see (exactly like a missing object), 403 for
 // a write the caller may not make (viewer, archived project).
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -175,6 +176,11 @@ class TasksService {
   Comment update_comment(const std::string& user, const std::string& comment_id, const std::string& body,
                          const IfMatch& if_match);
   void delete_comment(const std::string& user, const std::string& comment_id, const IfMatch& if_match);
+  // Hooks run after a comment's deletion committed (the files service drops its attachments).
+  // Registered while the modules are built, before any request; a hook that throws is logged
+  // and does not undo the deletion.
+  using CommentDeletedHook = std::function<void(const std::string& task_id, const std::string& comment_id)>;
+  void add_comment_deleted_hook(CommentDeletedHook hook) { comment_deleted_hooks_.push_back(std::move(hook)); }
 
   Page<Activity> list_activity(const std::string& user, const std::string& task_id, int limit,
                                const std::optional<std::string>& cursor);
@@ -262,6 +268,7 @@ class TasksService {
   projects::Client& projects_;
   Clock& clock_;
   events::Outbox* outbox_;
+  std::vector<CommentDeletedHook> comment_deleted_hooks_;
 };
 
 }  // namespace taskhub::tasks
