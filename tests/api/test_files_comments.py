@@ -1,7 +1,7 @@
 """Files service: attachments on comments, over the real binary, on SQLite and PostgreSQL.
 
 `POST /api/v1/tasks/{id}/attachments?comment_id=<uuid>` attaches to a comment of that task (its
-author or a project admin); a comment of another task answers 422 naming comment_id, a comment
+author or a project admin); a comment of another task answers 400 naming comment_id (as foreign ids in task bodies), a comment
 the caller cannot see (or none) 404 like a missing one. Listing shows comment attachments with
 comment_id set and filters with ?comment_id=; deleting a comment takes its attachments (and
 their blob, when nothing else uses it); attachment.created carries the comment_id.
@@ -88,9 +88,9 @@ def test_refusals(api):
     t2 = new_task(api, owner, p["id"], "second")
     c2 = comment(api, member, t2["id"])
 
-    # A comment of another task (one the caller can see): 422 naming comment_id.
-    body = assert_problem(attach(api, member, t["id"], c2["id"], b"x"), 422, fields=["comment_id"])
-    assert body["type"].endswith("comment-of-another-task")
+    # A comment of another task (one the caller can see): 400 naming comment_id.
+    body = assert_problem(attach(api, member, t["id"], c2["id"], b"x"), 400, fields=["comment_id"])
+    assert body["type"].endswith("validation-error")
     # Not the author, not an admin: 403 (as for editing the comment); viewers never attach.
     assert_problem(attach(api, other, t["id"], c["id"], b"x"), 403)
     assert_problem(attach(api, viewer, t["id"], c["id"], b"x"), 403)

@@ -371,7 +371,7 @@ TEST_P(FilesServiceTest, CommentAttachments) {
     EXPECT_EQ(check, up) << comment;
     return up;
   };
-  EXPECT_EQ(refusal("bob", on_task2), 422);                 // a comment of another task
+  EXPECT_EQ(refusal("bob", on_task2), 400);                 // a comment of another task
   EXPECT_EQ(refusal("bob", foreign), 404);                  // a comment bob cannot see
   EXPECT_EQ(refusal("bob", new_uuid_v7()), 404);            // no such comment
   EXPECT_EQ(refusal("bob", alices), 403);                   // not the author, not admin

@@ -128,8 +128,7 @@ void FilesService::check_comment(const std::string& user, const std::string& tas
   auto owner = comment_task_ ? comment_task_(user, comment_id) : std::nullopt;
   if (!owner) throw not_found("The comment does not exist.");
   if (owner->task_id != task_id)
-    throw ApiError(422, "comment-of-another-task", "The comment belongs to another task.",
-                   {{"comment_id", "must be the id of a comment of this task"}});
+    throw bad_field("comment_id", "must be the id of a comment of this task");  // as foreign ids in task bodies
   if (owner->author_id != user && !access.is_admin())
     throw forbidden("Only the comment's author or a project admin can attach files to a comment.");
 }
