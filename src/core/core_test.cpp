@@ -149,3 +149,32 @@ TEST(Pagination, LimitAndCursor) {
 
 }  // namespace
 }  // namespace taskhub
+
+// ---- run_process
+
+#include "core/subprocess.hpp"
+
+namespace taskhub {
+namespace {
+
+TEST(RunProcess, OutputExitCodeAndDeadline) {
+  auto ok = run_process({"sh", "-c", "printf hello; printf oops >&2; exit 3"}, std::chrono::seconds(10));
+  EXPECT_EQ(ok.output, "hello");
+  EXPECT_EQ(ok.error, "oops");
+  EXPECT_EQ(ok.exit_code, 3);
+  EXPECT_FALSE(ok.timed_out);
+  // A child that outlives its deadline is killed, with its own children (the process group),
+  // even when it closed its output first.
+  auto t0 = std::chrono::steady_clock::now();
+  auto slow = run_process({"sh", "-c", "exec >/dev/null 2>&1; sleep 30 & sleep 30"}, std::chrono::milliseconds(300));
+  EXPECT_TRUE(slow.timed_out);
+  EXPECT_EQ(slow.exit_code, -1);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  auto big = run_process({"sh", "-c", "head -c 100000 /dev/zero"}, std::chrono::seconds(10), 1000);
+  EXPECT_EQ(big.output.size(), 1000u);  // bounded
+  EXPECT_EQ(big.exit_code, 0);
+  EXPECT_THROW(run_process({"/nonexistent/program"}, std::chrono::seconds(1)), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace taskhub
