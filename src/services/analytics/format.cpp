@@ -42,21 +42,6 @@ std::string csv_row(const std::vector<std::string>& cells) {
   return out;
 }
 
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 double nice_step(double max, int ticks) {
   if (max <= 0 || ticks < 1) return 1;
@@ -112,7 +97,7 @@ std::string svg_line_chart(std::string_view title, const std::vector<std::string
        "font-family=\"sans-serif\" font-size=\"12\">\n";
   o += "<rect width=\"800\" height=\"400\" fill=\"#ffffff\"/>\n";
   o += "<text x=\"" + num(W / 2) + "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\" fill=\"#222222\">" +
-       xml_escape(title) + "</text>\n";
+       markup_escape(title) + "</text>\n";
   // y grid, ticks and labels
   for (double v = 0; v <= ymax + step / 2; v += step) {
     const std::string y = num(y_of(v));
@@ -136,7 +121,7 @@ std::string svg_line_chart(std::string_view title, const std::vector<std::string
     o += "<line x1=\"" + x + "\" y1=\"" + num(top + ph) + "\" x2=\"" + x + "\" y2=\"" + num(top + ph + 5) +
          "\" stroke=\"#333333\"/>\n";
     o += "<text x=\"" + x + "\" y=\"" + num(top + ph + 18) + "\" text-anchor=\"end\" fill=\"#333333\" transform=\"rotate(-30 " +
-         x + " " + num(top + ph + 18) + ")\">" + xml_escape(labels[i]) + "</text>\n";
+         x + " " + num(top + ph + 18) + ")\">" + markup_escape(labels[i]) + "</text>\n";
   }
   // series
   for (std::size_t k = 0; k < series.size(); ++k) {
@@ -148,22 +133,22 @@ std::string svg_line_chart(std::string_view title, const std::vector<std::string
     }
     if (stacked) {
       for (std::size_t i = n; i-- > 0;) pts += " " + num(x_of(i)) + "," + num(y_of(base[k][i]));
-      o += "<polygon fill=\"" + xml_escape(s.color) + "\" stroke=\"" + xml_escape(s.color) + "\" points=\"" + pts +
-           "\"><title>" + xml_escape(s.name) + "</title></polygon>\n";
+      o += "<polygon fill=\"" + markup_escape(s.color) + "\" stroke=\"" + markup_escape(s.color) + "\" points=\"" + pts +
+           "\"><title>" + markup_escape(s.name) + "</title></polygon>\n";
       continue;
     }
-    o += "<polyline fill=\"none\" stroke=\"" + xml_escape(s.color) + "\" stroke-width=\"3\" points=\"" + pts +
-         "\"><title>" + xml_escape(s.name) + "</title></polyline>\n";
+    o += "<polyline fill=\"none\" stroke=\"" + markup_escape(s.color) + "\" stroke-width=\"3\" points=\"" + pts +
+         "\"><title>" + markup_escape(s.name) + "</title></polyline>\n";
     if (n == 1)
       o += "<circle cx=\"" + num(x_of(0)) + "\" cy=\"" + num(y_of(upper[k][0])) + "\" r=\"4\" fill=\"" +
-           xml_escape(s.color) + "\"/>\n";
+           markup_escape(s.color) + "\"/>\n";
   }
   // legend
   double ly = top + 10;
   for (const auto& s : series) {
     o += "<rect x=\"" + num(W - right + 20) + "\" y=\"" + num(ly - 9) + "\" width=\"14\" height=\"10\" fill=\"" +
-         xml_escape(s.color) + "\"/>\n";
-    o += "<text x=\"" + num(W - right + 40) + "\" y=\"" + num(ly) + "\" fill=\"#222222\">" + xml_escape(s.name) +
+         markup_escape(s.color) + "\"/>\n";
+    o += "<text x=\"" + num(W - right + 40) + "\" y=\"" + num(ly) + "\" fill=\"#222222\">" + markup_escape(s.name) +
          "</text>\n";
     ly += 20;
   }

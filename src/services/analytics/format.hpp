@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/markup.hpp"
+
 namespace taskhub::analytics {
 
 // The p-th percentile (0..100) of `values` by linear interpolation between closest ranks (the
@@ -32,9 +34,6 @@ struct Series {
 // series with equal values stay visible.
 std::string svg_line_chart(std::string_view title, const std::vector<std::string>& labels,
                            const std::vector<Series>& series, bool stacked = false);
-
-// XML text escaping (& < > " ').
-std::string xml_escape(std::string_view s);
 
 // The step of "nice" axis ticks (1, 2, 5 x 10^n) for a range [0, max] in about `ticks` steps.
 double nice_step(double max, int ticks);

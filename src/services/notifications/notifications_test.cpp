@@ -436,7 +436,7 @@ TEST(NotificationsRender, MarkdownWithoutRawHtml) {
   EXPECT_EQ(h.find("<script"), std::string::npos);
   EXPECT_EQ(h.find("<img"), std::string::npos);
   EXPECT_EQ(h.find("javascript:"), std::string::npos);
-  EXPECT_EQ(html_escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+  EXPECT_EQ(markup_escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
 }
 
 }  // namespace

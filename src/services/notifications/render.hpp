@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/markup.hpp"
+
 namespace taskhub::notifications {
 
 // Markdown -> HTML with the GFM extensions (tables, strikethrough, autolinks, task lists).
@@ -11,6 +13,5 @@ namespace taskhub::notifications {
 // links are emptied (CMARK_OPT_SAFE is cmark-gfm's default; CMARK_OPT_UNSAFE is never passed).
 std::string markdown_to_html(std::string_view markdown);
 
-std::string html_escape(std::string_view s);
 
 }  // namespace taskhub::notifications

@@ -160,8 +160,8 @@ void register_routes(http::Router& router, NotificationsService& svc) {
         if (wants_html(req)) {
           std::string html =
               "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head><body>"
-              "<p>Stop e-mails about: " + html_escape(list) + "?</p><form method=\"post\" action=\"?token=" +
-              html_escape(*token) + "\"><button type=\"submit\">Unsubscribe</button></form></body></html>";
+              "<p>Stop e-mails about: " + markup_escape(list) + "?</p><form method=\"post\" action=\"?token=" +
+              markup_escape(*token) + "\"><button type=\"submit\">Unsubscribe</button></form></body></html>";
           return http::Response::text(200, html, "text/html; charset=utf-8");
         }
         return http::Response::json(200, json::object{{"kinds", std::move(a)}, {"confirm", "POST this URL to unsubscribe"}});

@@ -523,10 +523,10 @@ std::string unsubscribe_url(const std::string& base, const std::string& token) {
 }
 
 std::string html_page(const std::string& title, const std::string& inner, const std::string& unsub) {
-  return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + html_escape(title) +
+  return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + markup_escape(title) +
          "</title></head><body style=\"font-family:sans-serif\">" + inner +
          "<hr><p style=\"font-size:small;color:#666\">You receive this because of your notification settings. <a href=\"" +
-         html_escape(unsub) + "\">Unsubscribe from these e-mails</a>.</p></body></html>";
+         markup_escape(unsub) + "\">Unsubscribe from these e-mails</a>.</p></body></html>";
 }
 
 }  // namespace
@@ -591,10 +591,10 @@ void NotificationsService::run_batch(const std::string& user, int64_t window) {
     Composed m;
     m.subject = items.size() == 1 ? bounded(items[0].title, 200)
                                   : std::to_string(items.size()) + " new notifications on taskhub";
-    std::string inner = "<h2>" + html_escape(m.subject) + "</h2>";
+    std::string inner = "<h2>" + markup_escape(m.subject) + "</h2>";
     for (const auto& n : items) {
       m.text += "* " + n.title + "\n";
-      inner += "<div style=\"margin:1em 0\"><p><strong>" + html_escape(n.title) + "</strong></p>";
+      inner += "<div style=\"margin:1em 0\"><p><strong>" + markup_escape(n.title) + "</strong></p>";
       if (!n.body.empty()) {
         std::string quoted;
         for (std::size_t pos = 0; pos < n.body.size();) {
@@ -696,11 +696,11 @@ std::size_t NotificationsService::run_digest() {
     std::string unsub = unsubscribe_url(opt_.public_url, make_token(user, {"overdue"}));
     std::string subject = std::to_string(overdue.size()) + (overdue.size() == 1 ? " overdue task" : " overdue tasks") +
                           " on " + local.date;
-    std::string text = subject + "\n\n", inner = "<h2>" + html_escape(subject) + "</h2><ul>";
+    std::string text = subject + "\n\n", inner = "<h2>" + markup_escape(subject) + "</h2><ul>";
     for (const auto& [t, pv] : overdue) {
       std::string line = pv.key + "-" + std::to_string(t->number) + " " + t->title + " (due " + t->due_date + ")";
       text += "* " + line + "\n";
-      inner += "<li>" + html_escape(line) + "</li>";
+      inner += "<li>" + markup_escape(line) + "</li>";
     }
     inner += "</ul>";
     text += "\nOpen taskhub: " + opt_.public_url + "\nUnsubscribe from the digest: " + unsub + "\n";
