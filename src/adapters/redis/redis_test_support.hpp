@@ -1,9 +1,7 @@
 #pragma once
 // Test-only: a real redis-server on a free port in a temporary directory, started and stopped
 // (and restarted on the same port) by the test. Tests skip only when the binary is missing.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include "adapters/test_ports.hpp"
+
 namespace taskhub::redis::testing {
 
 inline std::string redis_server_binary() {
@@ -21,21 +21,8 @@ inline std::string redis_server_binary() {
   return "";
 }
 
-inline int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind failed");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using taskhub::test_support::free_port;
+using taskhub::test_support::port_accepts;
 
 class RedisServer {
  public:
@@ -68,13 +55,7 @@ class RedisServer {
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(static_cast<uint16_t>(port_));
-      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(fd);
+      bool ok = port_accepts(port_);
       if (ok) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

@@ -342,7 +342,7 @@ TEST_F(S3BlobStoreTest, BadConfigurationIsRefusedAtStartup) {
 
 TEST_F(S3BlobStoreTest, UnreachableStoreFailsWithinTheConnectTimeout) {
   auto c = server_->config();
-  c.s3_endpoint = "http://127.0.0.1:" + std::to_string(redis::testing::free_port());  // nobody listens
+  c.s3_endpoint = "http://127.0.0.1:" + std::to_string(taskhub::test_support::free_port());  // nobody listens
   S3BlobStore dead(c);
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(dead.stat("files/x"), std::runtime_error);

@@ -21,7 +21,7 @@
 #include <string>
 #include <thread>
 
-#include "adapters/redis/redis_test_support.hpp"  // free_port()
+#include "adapters/test_ports.hpp"
 #include "ports/blob_store.hpp"
 
 namespace taskhub::s3::testing {
@@ -54,7 +54,7 @@ class S3rver {
   static constexpr const char* kAccessKey = "S3RVER";  // s3rver's one built-in account
   static constexpr const char* kSecret = "S3RVER";
 
-  explicit S3rver(std::string bucket = "taskhub-test") : bucket_(std::move(bucket)), port_(redis::testing::free_port()) {
+  explicit S3rver(std::string bucket = "taskhub-test") : bucket_(std::move(bucket)), port_(taskhub::test_support::free_port()) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "taskhub-s3rver-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
@@ -101,13 +101,7 @@ class S3rver {
     // Ready when the bucket exists on disk and the port accepts connections (node takes ~0.5 s).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(static_cast<uint16_t>(port_));
-      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(fd);
+      bool ok = taskhub::test_support::port_accepts(port_);
       if (ok && std::filesystem::exists(std::filesystem::path(dir_) / bucket_)) return;
       if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
         pid_ = -1;
@@ -137,7 +131,7 @@ class S3rver {
 // /usr/bin/python3 with python3-botocore.
 class SigV4CheckingProxy {
  public:
-  SigV4CheckingProxy(const S3rver& upstream, const std::string& secret) : port_(redis::testing::free_port()) {
+  SigV4CheckingProxy(const S3rver& upstream, const std::string& secret) : port_(taskhub::test_support::free_port()) {
     std::string script = source_dir() + "/src/adapters/s3/sigv4_checking_proxy.py";
     std::string port = std::to_string(port_), up = std::to_string(upstream.port());
     pid_ = ::fork();
@@ -148,13 +142,7 @@ class SigV4CheckingProxy {
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(static_cast<uint16_t>(port_));
-      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(fd);
+      bool ok = taskhub::test_support::port_accepts(port_);
       if (ok) return;
       if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
         pid_ = -1;

@@ -2,6 +2,8 @@
 // when /usr/bin/python3 cannot import aiosmtpd).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include "adapters/test_ports.hpp"
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -171,19 +173,7 @@ while True:
     time.sleep(1)
 )PY";
 
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(s);
-  return port;
-}
+using taskhub::test_support::free_port;
 
 bool wait_for(const fs::path& p, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
