@@ -627,6 +627,18 @@ void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string&
   }
 }
 
+void index_new_task(sql::Connection& c, sql::Dialect dialect, const Task& t) {
+  if (dialect == sql::Dialect::sqlite) {
+    c.exec("INSERT INTO task_search (rowid, title, body) SELECT rowid, ?, ? FROM tasks WHERE id = ?",
+           {t.title, t.description, t.id});
+  } else {
+    c.exec(
+        "INSERT INTO task_search (task_id, doc) VALUES (?, setweight(to_tsvector('simple', ?), 'A') || "
+        "setweight(to_tsvector('simple', ?), 'B'))",
+        {t.id, t.title, t.description});
+  }
+}
+
 void purge_project(sql::Connection& c, const std::string& project_id, sql::Dialect dialect) {
   if (dialect == sql::Dialect::sqlite)
     c.exec("DELETE FROM task_search WHERE rowid IN (SELECT rowid FROM tasks WHERE project_id = ?)", {project_id});

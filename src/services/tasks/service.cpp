@@ -736,7 +736,7 @@ void TasksService::insert_new_task(sql::Connection& c, const std::string& actor,
   repo::add_watcher(c, t.id, t.created_by, t.created_at);
   for (const auto& a : t.assignee_ids) repo::add_watcher(c, t.id, a, t.created_at);
   record(c, t.id, actor, t.created_at, "created");
-  repo::reindex_search(c, db_.dialect(), t.id);
+  repo::index_new_task(c, db_.dialect(), t);
   emit(c, task_event("task.created", actor, workspace_id, t, "task", t.id,
                      json::serialize(json::object{{"task", json::parse(task_event_json(t))}})));
 }
