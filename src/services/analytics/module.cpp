@@ -4,12 +4,13 @@
 
 #include "services/analytics/routes.hpp"
 #include "services/analytics/service.hpp"
+#include "services/events/consumer_module.hpp"
 
 namespace taskhub::analytics {
 
 namespace {
 
-class AnalyticsModule final : public Module {
+class AnalyticsModule final : public events::ConsumerModule<AnalyticsService> {
  public:
   explicit AnalyticsModule(AppContext& ctx) {
     if (!ctx.db || !ctx.projects || !ctx.outbox || !ctx.bus)
@@ -20,22 +21,6 @@ class AnalyticsModule final : public Module {
     ctx.metrics_sources.push_back([svc] { return svc->metrics(); });
     register_routes(ctx.router, *svc_, ctx.clock);
   }
-  ~AnalyticsModule() override { stop(); }
-
-  void start() override {
-    AnalyticsService* svc = svc_.get();
-    wakeup_.start(*bus_, [svc] { svc->wake(); });
-    svc_->start();
-  }
-  void stop() override {
-    wakeup_.stop();
-    svc_->stop();
-  }
-
- private:
-  std::unique_ptr<AnalyticsService> svc_;
-  events::EventBus* bus_ = nullptr;
-  events::BusWakeup wakeup_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "services/auth/service.hpp"
+#include "services/events/consumer_module.hpp"
 #include "services/webhooks/routes.hpp"
 #include "services/webhooks/service.hpp"
 
@@ -22,7 +23,7 @@ Options options_from(const Config& cfg) {
   return o;
 }
 
-class WebhooksModule final : public Module {
+class WebhooksModule final : public events::ConsumerModule<WebhookService> {
  public:
   explicit WebhooksModule(AppContext& ctx) {
     if (!ctx.db || !ctx.auth || !ctx.projects || !ctx.outbox || !ctx.bus || !ctx.jobs)
@@ -48,22 +49,6 @@ class WebhooksModule final : public Module {
     ctx.metrics_sources.push_back([svc] { return svc->metrics(); });
     register_routes(ctx.router, *svc_);
   }
-  ~WebhooksModule() override { stop(); }
-
-  void start() override {
-    WebhookService* svc = svc_.get();
-    wakeup_.start(*bus_, [svc] { svc->wake(); });
-    svc_->start();
-  }
-  void stop() override {
-    wakeup_.stop();
-    svc_->stop();
-  }
-
- private:
-  std::unique_ptr<WebhookService> svc_;
-  events::EventBus* bus_ = nullptr;
-  events::BusWakeup wakeup_;
 };
 
 }  // namespace
