@@ -24,4 +24,14 @@ struct StatementStats {
 };
 StatementStats statement_stats(Connection& conn);
 
+// WAL checkpoints a file database has run since it was opened (tests, diagnostics): by the
+// background checkpointer (one per 1000 pages of WAL growth), and by a committing writer when
+// the WAL passed 16000 pages (back-pressure); none for a memory database. Throws sql::Error when
+// db is not SQLite.
+struct CheckpointStats {
+  uint64_t background = 0;
+  uint64_t by_writer = 0;
+};
+CheckpointStats checkpoint_stats(Database& db);
+
 }  // namespace taskhub::sql::sqlite
