@@ -9,6 +9,9 @@
 #   3. p99 from one client (wrk -t1 -c1 --latency) of a filtered + sorted first page of 50
 #      (state_group=started,unstarted&sort=-priority) and of a deep page (the cursor after
 #      10 pages) (aim < 5 ms), and of full-text search (q=...) sorted by relevance
+#   2b. the same creates without HTTP (bench/tasks_create_in_process: the route handler called
+#      directly by 8 threads, every module running as in `taskhub serve`, taskhub stopped first):
+#      how much of the gap to the raw commit rate is the create's own work, how much the HTTP path
 #   4. the same on PostgreSQL (throwaway cluster via tests/api/pg_cluster.py), unless --no-pg;
 #      there the create ratio is still to the SQLite raw commit rate (no PostgreSQL raw baseline)
 #
@@ -53,7 +56,7 @@ if [ "${SCALE:-0}" = 1 ]; then
   exit 0
 fi
 CONN=${BENCH_CONNECTIONS:-64}
-[ -n "$INNER" ] || ninja -C "$BUILD" taskhub minimal_beast_server sqlite_commit_rate >/dev/null
+[ -n "$INNER" ] || ninja -C "$BUILD" taskhub minimal_beast_server sqlite_commit_rate tasks_create_in_process >/dev/null
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rps() { awk '/Requests\/sec/ {print $2}'; }
@@ -168,6 +171,16 @@ echo "deep page (page $DEEP_PAGE, full, by cursor) p99:  $DEEP ms (aim < 5)"
 echo "full-text q=login by relevance p99:     $SEARCH ms"
 echo "full-text q=timeout server p99:         $SEARCH2 ms"
 [ -z "${SCALE_OUT:-}" ] || printf '%s %s\n' "$FIRST" "$DEEP" >"$SCALE_OUT"
+
+if [ "$LATENCY_ONLY" = 0 ]; then
+  # 2b. Create without HTTP, on the same database once taskhub has stopped (one process at a time).
+  kill "${PIDS[0]}" 2>/dev/null || true
+  wait "${PIDS[0]}" 2>/dev/null || true
+  INPROC=$(TASKHUB_ENV=testing DATABASE_URL="$DB_URL" LOG_LEVEL=warn JWT_SECRET_KEY=$(head -c 48 /dev/urandom | base64) \
+    "$BUILD/tasks_create_in_process" seed-user-000001@example.test seed-password "$PROJECT" "$DUR" 8 all |
+    awk -F'[= ]' '{print $2}')
+  echo "create without HTTP (handler called directly, 8 threads): $INPROC creates/s   ratio $(ratio "$INPROC" "$RAW") to the raw commit rate, $(ratio "$CREATE_RPS" "$INPROC") of it reached over HTTP"
+fi
 
 if [ -z "$INNER" ] && [ "$PG" = 1 ]; then
   cleanup

@@ -39,6 +39,9 @@ struct CommentRef {
 // What modules share. Each field is filled by the module that owns it (comment says which);
 // a module may read only what its declared dependencies filled.
 struct AppContext {
+  // The four things every module gets; the rest start empty and are filled as modules are built.
+  AppContext(const Config& c, http::Router& r, http::Server& s, Clock& k) : config(c), router(r), server(s), clock(k) {}
+
   const Config& config;
   http::Router& router;
   http::Server& server;

@@ -28,7 +28,7 @@ struct DocsFixture {
     config.docs_assets_dir = std::move(assets_dir);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-    ctx = std::make_unique<AppContext>(AppContext{config, router, server, clock});
+    ctx = std::make_unique<AppContext>(config, router, server, clock);
 #pragma GCC diagnostic pop
     module = docs::make_module(*ctx);
   }
