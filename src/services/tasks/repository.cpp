@@ -267,9 +267,9 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
     s += "task_assignees ma JOIN tasks ON tasks.id = ma.task_id ";
   if (ranked) {
     if (dialect == sql::Dialect::sqlite) {
-      s += "JOIN (SELECT rowid AS r, bm25(task_search, 4.0, 1.0) AS rank FROM task_search WHERE task_search MATCH ?) s "
-           "ON s.r = tasks.rowid ";
-      p.emplace_back(fts5_query(*q.text));
+      s += "JOIN (SELECT rowid AS r, bm25(task_search, 4.0, 1.0, 0.0) AS rank FROM task_search WHERE task_search "
+           "MATCH ?) s ON s.r = tasks.rowid ";
+      p.emplace_back(fts5_query(*q.text, project_ids));
     } else {
       s += "JOIN (SELECT task_id, -CAST(ts_rank(doc, plainto_tsquery('simple', ?)) AS DOUBLE PRECISION) AS rank "
            "FROM task_search WHERE doc @@ plainto_tsquery('simple', ?)) s ON s.task_id = tasks.id ";
@@ -351,7 +351,7 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
   if (q.text && !ranked) {
     if (dialect == sql::Dialect::sqlite) {
       s += " AND tasks.rowid IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)";
-      p.emplace_back(fts5_query(*q.text));
+      p.emplace_back(fts5_query(*q.text, project_ids));
     } else {
       s += " AND id IN (SELECT task_id FROM task_search WHERE doc @@ plainto_tsquery('simple', ?))";
       p.emplace_back(*q.text);
@@ -595,7 +595,14 @@ int64_t move_state(sql::Connection& c, const std::string& project_id, const std:
       {to_state, to_group, to_group, now, now, project_id, from_state});
 }
 
-std::string fts5_query(std::string_view text) {
+std::string fts5_scope_token(std::string_view project_id) {
+  std::string out = "p";
+  for (char ch : project_id)
+    if (ch != '-') out += ch;
+  return out;
+}
+
+std::string fts5_query(std::string_view text, const std::vector<std::string>& project_ids) {
   std::string out, word;
   auto flush = [&] {
     if (word.empty()) return;
@@ -614,6 +621,14 @@ std::string fts5_query(std::string_view text) {
   }
   flush();
   if (out.empty()) out = "\"\"";
+  out = "{title body} : (" + out + ")";  // the words never match a scope token
+  // A handful of projects narrows the search to their tokens; for many (the "my tasks" of a
+  // user in dozens of projects) the OR of tokens would cost more than it saves.
+  if (!project_ids.empty() && project_ids.size() <= kMaxScopedProjects) {
+    std::string scopes;
+    for (const auto& id : project_ids) scopes += (scopes.empty() ? "\"" : " OR \"") + fts5_scope_token(id) + "\"";
+    out = "scope : (" + scopes + ") AND " + out;
+  }
   return out;
 }
 
@@ -627,7 +642,8 @@ void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string&
   for (std::size_t i = 0; i < cms.size() && body.size() < (1u << 20); ++i) body += "\n" + cms[i].str(0);
   if (dialect == sql::Dialect::sqlite) {
     c.exec("DELETE FROM task_search WHERE rowid = (SELECT rowid FROM tasks WHERE id = ?)", {task_id});
-    c.exec("INSERT INTO task_search (rowid, title, body) SELECT rowid, ?, ? FROM tasks WHERE id = ?",
+    c.exec(std::string("INSERT INTO task_search (rowid, title, body, scope) SELECT rowid, ?, ?, ") + kFts5ScopeSql +
+               " FROM tasks WHERE id = ?",
            {title, body, task_id});
   } else {
     c.exec(
@@ -639,7 +655,8 @@ void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string&
 
 void index_new_task(sql::Connection& c, sql::Dialect dialect, const Task& t) {
   if (dialect == sql::Dialect::sqlite) {
-    c.exec("INSERT INTO task_search (rowid, title, body) SELECT rowid, ?, ? FROM tasks WHERE id = ?",
+    c.exec(std::string("INSERT INTO task_search (rowid, title, body, scope) SELECT rowid, ?, ?, ") + kFts5ScopeSql +
+               " FROM tasks WHERE id = ?",
            {t.title, t.description, t.id});
   } else {
     c.exec(

@@ -50,8 +50,15 @@ void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string&
 // The search row of a task inserted in this unit: no comments yet and no earlier row, so none of
 // reindex_search's reads (three fewer statements on every create).
 void index_new_task(sql::Connection& c, sql::Dialect dialect, const Task& t);
-// FTS5 query text for user input: every word as a quoted prefix-free phrase, ANDed.
-std::string fts5_query(std::string_view text);
+// FTS5 query text for user input: every word as a quoted prefix-free phrase, ANDed, matched in
+// the title and body columns only; with 1..kMaxScopedProjects project ids, also one of their
+// scope tokens (the search reads only those projects' matches; see migration sqlite/013).
+inline constexpr std::size_t kMaxScopedProjects = 8;
+std::string fts5_query(std::string_view text, const std::vector<std::string>& project_ids = {});
+// The scope column's token for a project: "p" + its id without hyphens. Rows are written with
+// kFts5ScopeSql (the same token computed from tasks.project_id in SQL).
+std::string fts5_scope_token(std::string_view project_id);
+inline constexpr const char* kFts5ScopeSql = "'p' || replace(project_id, '-', '')";
 // The SQL and parameters query_tasks runs (project_ids not empty); tests EXPLAIN it.
 std::pair<std::string, std::vector<sql::Param>> build_task_query(
     const std::vector<std::string>& project_ids, const TaskQuery& q, const std::optional<std::string>& assigned_to,

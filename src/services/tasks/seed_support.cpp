@@ -8,6 +8,7 @@
 
 #include "app/seed_batch.hpp"
 #include "core/ids.hpp"
+#include "services/tasks/repository.hpp"
 
 namespace taskhub::tasks::seed {
 
@@ -230,7 +231,8 @@ void seed_tasks(sql::Database& db, const SeedProjectRef& project, int64_t tasks,
           n = 0;
         };
         // SQLite names VALUES columns column1, column2, column3.
-        s = "INSERT INTO task_search (rowid, title, body) SELECT t.rowid, v.column2, v.column3 FROM (VALUES ";
+        s = std::string("INSERT INTO task_search (rowid, title, body, scope) SELECT t.rowid, v.column2, v.column3, ") +
+            repo::kFts5ScopeSql + " FROM (VALUES ";
         for (auto& [id, title, body] : search) {
           s += n ? ", (?, ?, ?)" : "(?, ?, ?)";
           params.insert(params.end(), {id, title, body});

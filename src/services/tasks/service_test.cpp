@@ -438,6 +438,45 @@ TEST_P(TasksServiceTest, FullTextSearch) {
   EXPECT_TRUE(svc_->list_tasks(alice_, web_, TaskQuery{}).items.empty());
 }
 
+TEST_P(TasksServiceTest, FullTextSearchStaysInItsProject) {
+  // On SQLite the index is scoped by a per-project token: a search reads only its project's
+  // matches, and the words never match that token.
+  CreateTaskInput in;
+  in.title = "deploy pipeline";
+  Task w = svc_->create_task(alice_, web_, in);
+  Task a = svc_->create_task(alice_, api_, in);
+  svc_->add_comment(alice_, a.id, "pipeline is green");
+  for (const auto& [project, expect] : {std::pair{web_, w.id}, std::pair{api_, a.id}}) {
+    for (SortField sort : {SortField::created_at, SortField::relevance}) {
+      TaskQuery q;
+      q.text = "pipeline";
+      q.sort = sort;
+      auto r = svc_->list_tasks(alice_, project, q);
+      ASSERT_EQ(r.items.size(), 1u);
+      EXPECT_EQ(r.items[0].id, expect);
+    }
+  }
+  TaskQuery by_token;  // a project's scope token typed as a search word finds nothing
+  by_token.text = repo::fts5_scope_token(web_);
+  EXPECT_TRUE(svc_->list_tasks(alice_, web_, by_token).items.empty());
+  // "My tasks" over both projects (assigned to alice) finds both.
+  UpdateTaskInput assign;
+  assign.assignee_ids = std::vector<std::string>{alice_};
+  svc_->update_task(alice_, w.id, assign, kAny);
+  svc_->update_task(alice_, a.id, assign, kAny);
+  TaskQuery mine;
+  mine.text = "pipeline";
+  EXPECT_EQ(svc_->my_tasks(alice_, mine).items.size(), 2u);
+  if (db().dialect() == sql::Dialect::sqlite) {
+    // The SQL that writes the token and the C++ that queries it agree.
+    auto token = db().read_value([&](sql::Connection& c) {
+      return c.query(std::string("SELECT ") + repo::kFts5ScopeSql + " FROM tasks WHERE id = ?", {w.id}).first()->str(0);
+    });
+    EXPECT_EQ(token, repo::fts5_scope_token(web_));
+    EXPECT_EQ(token.find('-'), std::string::npos);
+  }
+}
+
 TEST_P(TasksServiceTest, WatchUnwatch) {
   Task t = make("t");
   svc_->watch(viewer_, t.id, true);
