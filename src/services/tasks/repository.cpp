@@ -246,6 +246,19 @@ sql::Param sort_value(const Task& t, SortField f) {
   return t.created_at;
 }
 
+namespace {
+
+// PostgreSQL's counterpart of the FTS5 scope token (migration postgres/013) for ranked searches:
+// the full-text rows of up to kMaxScopedProjects projects, so ts_rank is computed for those
+// projects' matches only.
+std::string pg_search_scope(const std::vector<std::string>& project_ids, std::vector<sql::Param>& p) {
+  if (project_ids.empty() || project_ids.size() > kMaxScopedProjects) return "";
+  for (const auto& id : project_ids) p.emplace_back(id);
+  return " AND project_id IN (" + placeholders(project_ids.size()) + ")";
+}
+
+}  // namespace
+
 std::pair<std::string, std::vector<sql::Param>> build_task_query(
     const std::vector<std::string>& project_ids, const TaskQuery& q, const std::optional<std::string>& assigned_to,
     const std::string& today, const std::optional<std::pair<sql::Param, std::string>>& after, int limit,
@@ -271,10 +284,11 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
            "MATCH ?) s ON s.r = tasks.rowid ";
       p.emplace_back(fts5_query(*q.text, project_ids));
     } else {
+      p.emplace_back(*q.text);
+      p.emplace_back(*q.text);
       s += "JOIN (SELECT task_id, -CAST(ts_rank(doc, plainto_tsquery('simple', ?)) AS DOUBLE PRECISION) AS rank "
-           "FROM task_search WHERE doc @@ plainto_tsquery('simple', ?)) s ON s.task_id = tasks.id ";
-      p.emplace_back(*q.text);
-      p.emplace_back(*q.text);
+           "FROM task_search WHERE doc @@ plainto_tsquery('simple', ?)" + pg_search_scope(project_ids, p) +
+           ") s ON s.task_id = tasks.id ";
     }
   }
   s += "WHERE ";
@@ -353,6 +367,9 @@ std::pair<std::string, std::vector<sql::Param>> build_task_query(
       s += " AND tasks.rowid IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)";
       p.emplace_back(fts5_query(*q.text, project_ids));
     } else {
+      // Not scoped by project here: unranked, the planner semi-joins the matches with the
+      // project's tasks (2.4 ms at 100k for two common words); with the scope it picked a
+      // bitmap AND that took 26 ms.
       s += " AND id IN (SELECT task_id FROM task_search WHERE doc @@ plainto_tsquery('simple', ?))";
       p.emplace_back(*q.text);
     }
@@ -647,9 +664,10 @@ void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string&
            {title, body, task_id});
   } else {
     c.exec(
-        "INSERT INTO task_search (task_id, doc) VALUES (?, setweight(to_tsvector('simple', ?), 'A') || "
-        "setweight(to_tsvector('simple', ?), 'B')) ON CONFLICT (task_id) DO UPDATE SET doc = EXCLUDED.doc",
-        {task_id, title, body});
+        "INSERT INTO task_search (task_id, project_id, doc) SELECT id, project_id, "
+        "setweight(to_tsvector('simple', ?), 'A') || setweight(to_tsvector('simple', ?), 'B') FROM tasks WHERE id = ? "
+        "ON CONFLICT (task_id) DO UPDATE SET doc = EXCLUDED.doc",
+        {title, body, task_id});
   }
 }
 
@@ -660,9 +678,9 @@ void index_new_task(sql::Connection& c, sql::Dialect dialect, const Task& t) {
            {t.title, t.description, t.id});
   } else {
     c.exec(
-        "INSERT INTO task_search (task_id, doc) VALUES (?, setweight(to_tsvector('simple', ?), 'A') || "
+        "INSERT INTO task_search (task_id, project_id, doc) VALUES (?, ?, setweight(to_tsvector('simple', ?), 'A') || "
         "setweight(to_tsvector('simple', ?), 'B'))",
-        {t.id, t.title, t.description});
+        {t.id, t.project_id, t.title, t.description});
   }
 }
 

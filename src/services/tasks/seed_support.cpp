@@ -201,13 +201,14 @@ void seed_tasks(sql::Database& db, const SeedProjectRef& project, int64_t tasks,
       rc.flush(c);
       if (pg) {
         // doc is computed from (title, body): insert through a SELECT over VALUES.
-        std::string s = "INSERT INTO task_search (task_id, doc) SELECT v.id, setweight(to_tsvector('simple', v.t), "
-                        "'A') || setweight(to_tsvector('simple', v.b), 'B') FROM (VALUES ";
+        std::string s = "INSERT INTO task_search (task_id, project_id, doc) SELECT v.id, tk.project_id, "
+                        "setweight(to_tsvector('simple', v.t), 'A') || setweight(to_tsvector('simple', v.b), 'B') "
+                        "FROM (VALUES ";
         std::vector<sql::Param> params;
         std::size_t n = 0;
         auto run = [&] {
           if (!n) return;
-          c.query(s + ") AS v (id, t, b)", params);
+          c.query(s + ") AS v (id, t, b) JOIN tasks tk ON tk.id = v.id", params);
           s.resize(s.find("(VALUES ") + 8);
           params.clear();
           n = 0;
