@@ -65,9 +65,11 @@ void register_routes(http::Router& router, SqlJobQueue& queue) {
           for (const char* s : kStates) ok = ok || *state == s;
           if (!ok) throw bad_field("state", "must be one of queued, running, succeeded, failed, cancelled");
         }
-        auto kind = req.query_param("kind");
-        if (kind && kind->empty()) kind.reset();
-        if (kind && kind->size() > kMaxKindBytes) throw bad_field("kind", "must be at most 100 bytes");
+        std::optional<std::string> kind;
+        if (auto k = req.query_param("kind"); k && !k->empty()) {
+          if (k->size() > kMaxKindBytes) throw bad_field("kind", "must be at most 100 bytes");
+          kind = std::move(*k);
+        }
         auto after = decode_id_cursor(req.query_param("cursor"));
         JobPage page = queue.list(state, kind, after, limit);
         json::array items;

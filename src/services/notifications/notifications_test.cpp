@@ -188,7 +188,9 @@ TEST_P(NotificationsTest, PreferencesFilterChannels) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM events WHERE type = 'notification.created'"), 0);
   auto prefs = svc_->preferences(b_);
   for (const auto& p : prefs.kinds) {
-    if (p.kind == "commented") EXPECT_FALSE(p.email);  // watch noise: no e-mail by default
+    if (p.kind == "commented") {
+      EXPECT_FALSE(p.email);  // watch noise: no e-mail by default
+    }
   }
   PreferencesPatch tz;
   tz.timezone = "Nowhere/Special";
@@ -373,7 +375,9 @@ TEST_P(NotificationsTest, UnsubscribeTokenTamperIsRefused) {
   EXPECT_THROW(svc_->unsubscribe(flipped), ApiError);
   EXPECT_EQ(svc_->unsubscribe(t).size(), 2u);
   for (const auto& p : svc_->preferences(b_).kinds) {
-    if (p.kind == "mentioned" || p.kind == "assigned") EXPECT_FALSE(p.email);
+    if (p.kind == "mentioned" || p.kind == "assigned") {
+      EXPECT_FALSE(p.email);
+    }
   }
 }
 

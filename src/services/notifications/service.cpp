@@ -142,8 +142,6 @@ std::vector<TaskRow> due_tasks(sql::Connection& c, const std::string& from_date,
   return out;
 }
 
-std::string today_utc(int64_t now_ms) { return date_from_days(now_ms / kDayMs); }
-
 }  // namespace
 
 const std::vector<KindInfo>& kinds() {

@@ -162,7 +162,9 @@ class RealtimeHubTest : public ::testing::Test {
       say(c, json::object{{"type", "auth"}, {"token", token}});
       auto m = c.conn->take();
       EXPECT_EQ(m.size(), 1u);
-      if (!m.empty()) EXPECT_EQ(S(m[0].at("type")), "auth_ok");
+      if (!m.empty()) {
+        EXPECT_EQ(S(m[0].at("type")), "auth_ok");
+      }
     }
     return c;
   }
