@@ -649,16 +649,13 @@ std::string fts5_query(std::string_view text, const std::vector<std::string>& pr
   return out;
 }
 
-void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string& task_id) {
-  auto t = c.query("SELECT title, description FROM tasks WHERE id = ?", {task_id});
-  auto row = t.first();
-  if (!row) return;
-  std::string title = row->str(0);
-  std::string body = row->str(1);
-  auto cms = c.query("SELECT body FROM task_comments WHERE task_id = ? ORDER BY id", {task_id});
-  for (std::size_t i = 0; i < cms.size() && body.size() < (1u << 20); ++i) body += "\n" + cms[i].str(0);
+namespace {
+
+// Writes the task's search row (the task row must exist; on SQLite any earlier row must be gone).
+// The scope token (SQLite) and project_id (PostgreSQL) come from the task row itself.
+void write_search_row(sql::Connection& c, sql::Dialect dialect, const std::string& task_id, const std::string& title,
+                      const std::string& body) {
   if (dialect == sql::Dialect::sqlite) {
-    c.exec("DELETE FROM task_search WHERE rowid = (SELECT rowid FROM tasks WHERE id = ?)", {task_id});
     c.exec(std::string("INSERT INTO task_search (rowid, title, body, scope) SELECT rowid, ?, ?, ") + kFts5ScopeSql +
                " FROM tasks WHERE id = ?",
            {title, body, task_id});
@@ -671,17 +668,23 @@ void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string&
   }
 }
 
+}  // namespace
+
+void reindex_search(sql::Connection& c, sql::Dialect dialect, const std::string& task_id) {
+  auto t = c.query("SELECT title, description FROM tasks WHERE id = ?", {task_id});
+  auto row = t.first();
+  if (!row) return;
+  std::string title = row->str(0);
+  std::string body = row->str(1);
+  auto cms = c.query("SELECT body FROM task_comments WHERE task_id = ? ORDER BY id", {task_id});
+  for (std::size_t i = 0; i < cms.size() && body.size() < (1u << 20); ++i) body += "\n" + cms[i].str(0);
+  if (dialect == sql::Dialect::sqlite)
+    c.exec("DELETE FROM task_search WHERE rowid = (SELECT rowid FROM tasks WHERE id = ?)", {task_id});
+  write_search_row(c, dialect, task_id, title, body);
+}
+
 void index_new_task(sql::Connection& c, sql::Dialect dialect, const Task& t) {
-  if (dialect == sql::Dialect::sqlite) {
-    c.exec(std::string("INSERT INTO task_search (rowid, title, body, scope) SELECT rowid, ?, ?, ") + kFts5ScopeSql +
-               " FROM tasks WHERE id = ?",
-           {t.title, t.description, t.id});
-  } else {
-    c.exec(
-        "INSERT INTO task_search (task_id, project_id, doc) VALUES (?, ?, setweight(to_tsvector('simple', ?), 'A') || "
-        "setweight(to_tsvector('simple', ?), 'B'))",
-        {t.id, t.project_id, t.title, t.description});
-  }
+  write_search_row(c, dialect, t.id, t.title, t.description);
 }
 
 void purge_project(sql::Connection& c, const std::string& project_id, sql::Dialect dialect) {
