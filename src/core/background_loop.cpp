@@ -5,6 +5,8 @@
 #include <exception>
 #include <utility>
 
+#include "core/thread_name.hpp"
+
 namespace taskhub {
 
 BackgroundLoop::BackgroundLoop(std::string name, std::chrono::milliseconds interval, Tick tick)
@@ -44,6 +46,7 @@ bool BackgroundLoop::running() const {
 }
 
 void BackgroundLoop::run() {
+  set_thread_name(name_);
   std::unique_lock lk(mu_);
   while (!stopping_) {
     woken_ = false;  // this tick covers every wake-up so far

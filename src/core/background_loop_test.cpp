@@ -1,10 +1,12 @@
 #include "core/background_loop.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace taskhub {
@@ -28,6 +30,24 @@ BackgroundLoop counting(std::atomic<int>& ticks) {
     ++ticks;
     return std::chrono::milliseconds(1h);
   });
+}
+
+TEST(BackgroundLoop, ThreadIsNamedAfterTheLoop) {
+  // `top -H` and perf show which loop a thread is: "events: relay" -> "events-relay", cut to
+  // the 15 bytes Linux keeps.
+  std::string seen;
+  std::atomic<bool> done{false};
+  BackgroundLoop loop("notifications: consumer", 1h, [&]() -> BackgroundLoop::Next {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    seen = name;
+    done = true;
+    return std::chrono::milliseconds(1h);
+  });
+  loop.start();
+  ASSERT_TRUE(eventually([&] { return done.load(); }));
+  loop.stop();
+  EXPECT_EQ(seen, "notifications-c");
 }
 
 TEST(BackgroundLoop, FirstTickAtOnceThenTicksOnWake) {

@@ -10,6 +10,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/thread_name.hpp"
+
 namespace taskhub::redis {
 
 namespace {
@@ -158,7 +160,10 @@ void RedisBus::start() {
   std::lock_guard lk(mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    set_thread_name("redis-bus");
+    loop();
+  });
 }
 
 void RedisBus::stop() {

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/ids.hpp"
 #include "core/json_input.hpp"
+#include "core/thread_name.hpp"
 
 namespace taskhub::auth {
 
@@ -72,7 +73,10 @@ void HashPool::start() {
   if (running_) return;
   running_ = true;
   stopping_ = false;
-  for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] { worker(); });
+  for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] {
+    set_thread_name("password-hash");
+    worker();
+  });
 }
 
 void HashPool::stop() {

@@ -5,6 +5,8 @@
 #include <boost/json.hpp>
 #include <chrono>
 
+#include "core/thread_name.hpp"
+
 namespace taskhub::events {
 
 namespace json = boost::json;
@@ -164,7 +166,10 @@ std::size_t Dispatcher::deliver(const Event& e) {
 
 InProcessBus::InProcessBus(int64_t start_after_seq, Dispatcher::GapFill fill)
     : dispatcher_(start_after_seq, std::move(fill)) {
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    set_thread_name("events-dispatch");
+    loop();
+  });
 }
 
 InProcessBus::~InProcessBus() { stop(); }

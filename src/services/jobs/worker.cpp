@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "core/ids.hpp"
+#include "core/thread_name.hpp"
 
 namespace taskhub::jobs {
 
@@ -32,8 +33,14 @@ void Worker::start() {
   if (!threads_.empty()) return;
   shared_->stopping = false;
   shared_->heartbeat_stop = false;
-  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] { loop(i); });
-  heartbeat_ = std::thread([this] { heartbeat(); });
+  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] {
+    set_thread_name("jobs-worker");
+    loop(i);
+  });
+  heartbeat_ = std::thread([this] {
+    set_thread_name("jobs-heartbeat");
+    heartbeat();
+  });
   spdlog::info("worker {}: {} thread(s) started", id_, options_.threads);
 }
 

@@ -6,6 +6,7 @@
 #include <future>
 
 #include "core/ids.hpp"
+#include "core/thread_name.hpp"
 #include "core/time.hpp"
 
 namespace taskhub::realtime {
@@ -201,7 +202,10 @@ void Hub::start() {
     if (thread_.joinable()) return;
     stopping_ = false;
   }
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    set_thread_name("realtime-hub");
+    loop();
+  });
   if (credential_loop_) credential_loop_->start();
   if (bus_ && !bus_subscribed_) {
     bus_sub_ = bus_->subscribe([this](const events::Event& e) { publish_local(e); });
