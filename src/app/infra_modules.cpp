@@ -10,6 +10,20 @@ namespace taskhub {
 
 namespace {
 
+// SQLite's write costs for /metrics: pages per commit is what a write costs this engine.
+std::string write_metrics(const sql::Database& db) {
+  const auto st = db.write_stats();
+  std::string out;
+  auto counter = [&](const char* name, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  counter("taskhub_sqlite_commits_total", "Write transactions committed (a group commit counts once).", st.commits);
+  counter("taskhub_sqlite_wal_pages_total", "Pages the commits appended to the write-ahead log.", st.wal_pages);
+  counter("taskhub_sqlite_checkpoints_total", "WAL checkpoints run.", st.checkpoints);
+  return out;
+}
+
 class DatabaseModule final : public Module {
  public:
   explicit DatabaseModule(AppContext& ctx) {
@@ -21,6 +35,7 @@ class DatabaseModule final : public Module {
     ctx.db = db_.get();
     sql::Database* db = db_.get();
     ctx.readiness_checks.emplace_back("database", [db] { return db->ping(); });
+    if (db->dialect() == sql::Dialect::sqlite) ctx.metrics_sources.emplace_back([db] { return write_metrics(*db); });
     ctx.readiness_checks.emplace_back("migrations", [db] {
       try {
         return sql::migration_status(*db).up_to_date();

@@ -148,6 +148,16 @@ class Database {
   // True when a trivial query succeeds (readiness probe).
   virtual bool ping() noexcept = 0;
 
+  // What writes have cost the engine since the database was opened (/metrics, benchmarks):
+  // on SQLite the pages appended to the WAL are the main cost of a write. Engines that do not
+  // count answer zeros.
+  struct WriteStats {
+    uint64_t commits = 0;      // write transactions committed (a group commit counts once)
+    uint64_t wal_pages = 0;    // pages those commits appended to the write-ahead log
+    uint64_t checkpoints = 0;  // WAL checkpoints run, in the background and by the writer
+  };
+  virtual WriteStats write_stats() const { return {}; }
+
   // Value-returning helpers.
   template <class F>
   auto write_value(F&& f) {

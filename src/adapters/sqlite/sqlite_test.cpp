@@ -201,6 +201,28 @@ TEST_F(SqliteTest, BackgroundCheckpointsFollowWalGrowthNotCommits) {
   EXPECT_EQ(db->read_value([](Connection& c) { return c.query("SELECT count(*) FROM t").first()->i64(0); }), kCommits);
 }
 
+TEST_F(SqliteTest, WriteStatsCountCommitsAndTheirWalPages) {
+  const std::string path = dir_ + "/stats.db";
+  auto db = open_database("sqlite://" + path);
+  db->write([](Connection& c) { c.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)"); });
+  const auto before = db->write_stats();
+  EXPECT_GE(before.commits, 1u);  // the migrations and the CREATE TABLE
+  const std::string blob(3000, 'x');  // a page of its own per row, plus the table's leaf
+  constexpr uint64_t kCommits = 50;
+  for (uint64_t i = 0; i < kCommits; ++i)
+    db->write([&](Connection& c) { c.exec("INSERT INTO t (v) VALUES (?)", {blob}); });
+  db->read([](Connection& c) { c.query("SELECT count(*) FROM t"); });  // reads append nothing
+  db->write([](Connection&) {});                                       // nor does an empty unit
+  const auto after = db->write_stats();
+  EXPECT_EQ(after.commits - before.commits, kCommits);
+  // Each insert writes its row's page and the rowid b-tree's page(s) it hangs from.
+  EXPECT_GE(after.wal_pages - before.wal_pages, 2 * kCommits);
+  EXPECT_LE(after.wal_pages - before.wal_pages, 4 * kCommits);
+  const auto ck = sqlite::checkpoint_stats(*db);
+  EXPECT_EQ(after.checkpoints, ck.background + ck.by_writer);
+  EXPECT_EQ(open_database("sqlite::memory:")->write_stats().commits, 0u);  // no WAL, nothing counted
+}
+
 TEST_F(SqliteTest, NestedWriteIsAnError) {
   auto db = open_database("sqlite::memory:");
   EXPECT_THROW(db->write([&](Connection&) { db->write([](Connection&) {}); }), Error);

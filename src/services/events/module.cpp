@@ -31,6 +31,7 @@ class CommitNotifyingDatabase final : public sql::Database {
   CommitNotifyingDatabase(sql::Database& inner, std::function<void()> on_commit)
       : inner_(inner), on_commit_(std::move(on_commit)) {}
   sql::Dialect dialect() const override { return inner_.dialect(); }
+  WriteStats write_stats() const override { return inner_.write_stats(); }
   void write(const std::function<void(sql::Connection&)>& fn) override {
     int& appends = thread_appends();
     const int outer = appends;
