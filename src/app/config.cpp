@@ -122,6 +122,7 @@ Config config_from_map(const std::map<std::string, std::string>& vars) {
   if (auto v = get("PORT")) c.port = static_cast<int>(to_int("PORT", *v, 0, 65535));
   if (auto v = get("IO_THREADS")) c.io_threads = static_cast<int>(to_int("IO_THREADS", *v, 0, 256));
   if (auto v = get("BLOCKING_THREADS")) c.blocking_threads = static_cast<int>(to_int("BLOCKING_THREADS", *v, 0, 1024));
+  if (auto v = get("WRITE_THREADS")) c.write_threads = static_cast<int>(to_int("WRITE_THREADS", *v, 0, 1024));
   if (auto v = get("HASH_THREADS")) c.hash_threads = static_cast<int>(to_int("HASH_THREADS", *v, 0, 256));
   if (auto v = get("DB_POOL_SIZE")) c.db_pool_size = static_cast<int>(to_int("DB_POOL_SIZE", *v, 1, 256));
   if (auto v = get("CORS_ORIGINS")) c.cors_origins = split_list(*v);

@@ -27,6 +27,7 @@ struct Config {
   int port = 5000;
   int io_threads = 0;          // 0: cores
   int blocking_threads = 0;    // 0: http::default_blocking_threads(), max(4, 2 * cores)
+  int write_threads = 0;       // 0: http::default_write_threads(), max(8, 4 * cores)
   int hash_threads = 0;        // 0: cores (Argon2id pool)
   int db_pool_size = 4;
   std::vector<std::string> cors_origins;

@@ -54,6 +54,7 @@
 
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/thread_name.hpp"
 #include "core/time.hpp"
 
 namespace taskhub::http {
@@ -402,6 +403,8 @@ asio::awaitable<T> run_on_pool(asio::thread_pool& pool, F fn) {
         auto ex = asio::get_associated_executor(handler);
         auto work = asio::make_work_guard(ex);
         asio::post(pool, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+          static thread_local const bool named = (set_thread_name("http-handler"), true);
+          (void)named;
           T result = f();
           auto ex2 = work.get_executor();
           asio::post(ex2, [handler = std::move(handler), result = std::move(result)]() mutable {
@@ -484,7 +487,8 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::list<std::pair<asio::any_io_executor, std::shared_ptr<ConnState>>> conns;
 
-  std::unique_ptr<asio::thread_pool> pool;
+  std::unique_ptr<asio::thread_pool> pool;        // GET, HEAD, OPTIONS and post_blocking work
+  std::unique_ptr<asio::thread_pool> write_pool;  // every other method (default_write_threads)
   std::vector<std::thread> io_threads;
   unsigned short bound_port = 0;
   // Declared last: destroyed first, together with any coroutine frames still queued in it,
@@ -571,6 +575,7 @@ struct Server::Impl {
       if (t.joinable()) t.join();
     io_threads.clear();
     pool->join();
+    if (write_pool) write_pool->join();
     std::lock_guard lk(mu);
     finished = true;
   }
@@ -1322,7 +1327,8 @@ struct Server::Impl {
       Response operator()() { return self->run_handler(*route, *req, token); }
     };
     Task task{this, &route, &req, std::move(token)};
-    auto pending = run_on_pool<Response>(*pool, std::move(task));
+    const bool reads = req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS";
+    auto pending = run_on_pool<Response>(reads ? *pool : *write_pool, std::move(task));
     Response res = co_await std::move(pending);
     co_return res;
   }
@@ -1660,6 +1666,7 @@ Server::~Server() {
   } else if (impl_->pool) {
     impl_->pool->join();
   }
+  if (impl_->write_pool) impl_->write_pool->join();
 }
 
 void Server::set_authenticator(Authenticator auth) { impl_->authenticator = std::move(auth); }
@@ -1670,6 +1677,10 @@ void Server::set_idempotency_store(std::shared_ptr<IdempotencyStore> store) {
 
 int default_blocking_threads() {
   return static_cast<int>(std::max(4u, 2 * std::max(1u, std::thread::hardware_concurrency())));
+}
+
+int default_write_threads() {
+  return static_cast<int>(std::max(8u, 4 * std::max(1u, std::thread::hardware_concurrency())));
 }
 
 void Server::start() {
@@ -1690,6 +1701,8 @@ void Server::start() {
   s.bound_port = s.acceptor->local_endpoint().port();
 
   if (!s.pool) s.pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(pool_n));
+  const int write_n = s.opt.write_threads > 0 ? s.opt.write_threads : default_write_threads();
+  if (!s.write_pool) s.write_pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(write_n));
   s.signals.emplace(*s.accept_strand, SIGINT, SIGTERM);
   s.signals->async_wait([&s](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -1704,6 +1717,7 @@ void Server::start() {
   s.io_threads.reserve(static_cast<std::size_t>(io_n));
   for (int i = 0; i < io_n; ++i) {
     s.io_threads.emplace_back([&s] {
+      set_thread_name("http-io");
       for (;;) {
         try {
           s.ioc.run();

@@ -14,10 +14,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include <spdlog/sinks/ostream_sink.h>
@@ -191,7 +193,7 @@ class ServerTest : public ::testing::Test {
     opt.bind_address = "127.0.0.1";
     opt.port = 0;
     opt.io_threads = 2;
-    opt.blocking_threads = 2;
+    if (opt.blocking_threads == 0) opt.blocking_threads = 2;
     if (opt.cors_origins.empty()) opt.cors_origins = {"https://app.example"};
     server = std::make_unique<Server>(opt, router);
     server->set_authenticator([](std::string_view token) -> std::optional<Principal> {
@@ -728,4 +730,51 @@ TEST_F(ServerTest, FileRanges) {
   EXPECT_EQ(a->body, "0");
   EXPECT_EQ(b->body, "0123456789");
   std::remove(file_path.c_str());
+}
+
+TEST_F(ServerTest, WritesRunOnTheirOwnPoolBesideReads) {
+  // One read thread, held by a GET; two writes must still run, and at the same time (each
+  // waits for the other): writes have their own, larger pool (default_write_threads).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release_read = false;
+  int writes_in = 0;
+  router.add("GET", "/slow-read", [&](Request&) {
+    std::unique_lock lk(mu);
+    cv.wait_for(lk, 10s, [&] { return release_read; });
+    return Response::text(200, "read");
+  }, {.auth = Auth::none});
+  router.add("POST", "/together", [&](Request&) {
+    std::unique_lock lk(mu);
+    ++writes_in;
+    cv.notify_all();
+    bool both = cv.wait_for(lk, 5s, [&] { return writes_in >= 2; });
+    return Response::text(200, both ? "together" : "alone");
+  }, {.auth = Auth::none});
+  ServerOptions opt;
+  opt.blocking_threads = 1;
+  opt.write_threads = 2;
+  start(opt);
+
+  Fd r(connect_to(port));
+  ASSERT_TRUE(send_all(r.fd, get("/slow-read")));
+  std::this_thread::sleep_for(100ms);  // the read now holds the only read thread
+  std::string post = "POST /together HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+  Fd w1(connect_to(port)), w2(connect_to(port));
+  ASSERT_TRUE(send_all(w1.fd, post));
+  ASSERT_TRUE(send_all(w2.fd, post));
+  std::string b1, b2, br;
+  auto a1 = read_reply(w1.fd, b1);
+  auto a2 = read_reply(w2.fd, b2);
+  ASSERT_TRUE(a1 && a2);
+  EXPECT_EQ(a1->body, "together");
+  EXPECT_EQ(a2->body, "together");
+  {
+    std::lock_guard lk(mu);
+    release_read = true;
+  }
+  cv.notify_all();
+  auto ar = read_reply(r.fd, br);
+  ASSERT_TRUE(ar);
+  EXPECT_EQ(ar->body, "read");
 }

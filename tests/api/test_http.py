@@ -176,9 +176,9 @@ def test_docs_pages_and_assets_served_locally(api):
 
 
 def test_graceful_shutdown_finishes_in_flight_requests(server_factory):
-    # A handler pool of 32 admits 14 waiting logins (half the pool, less the hashing threads),
+    # A write pool of 32 admits 14 waiting logins (half the pool, less the hashing threads),
     # so none of the eight below is turned away with 503 before SIGTERM.
-    srv = server_factory(SHUTDOWN_GRACE_MS="10000", BLOCKING_THREADS="32")
+    srv = server_factory(SHUTDOWN_GRACE_MS="10000", WRITE_THREADS="32")
     api = Client(srv.url)
     addr = unique_email("shutdown")
     register(api, addr)

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/ids.hpp"
 #include "core/json_input.hpp"
+#include "core/thread_name.hpp"
 #include "core/time.hpp"
 
 namespace taskhub::auth {
@@ -113,10 +114,11 @@ AuthOptions options_from_config(const Config& cfg) {
   o.registration_open = cfg.registration_open;
   o.hash_threads = cfg.hash_threads;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int handler_threads = cfg.blocking_threads > 0 ? cfg.blocking_threads : http::default_blocking_threads();
+  // Logins are POSTs: they run on the write pool.
+  const int handler_threads = cfg.write_threads > 0 ? cfg.write_threads : http::default_write_threads();
   const int hashers = cfg.hash_threads > 0 ? cfg.hash_threads : cores;
-  // Waiting logins hold handler threads: admit at most half the handler pool (at least the
-  // hashing threads themselves, with no queue), so the other half serves everything else.
+  // Waiting logins hold write-pool threads: admit at most half of them (at least the hashing
+  // threads themselves, with no queue), so the other half serves every other write.
   o.hash_queue_max = std::max(0, handler_threads / 2 - hashers);
   return o;
 }
@@ -237,7 +239,10 @@ void BackgroundWorker::start() {
   if (running_) return;
   running_ = true;
   stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    set_thread_name("auth-background");
+    loop();
+  });
 }
 
 void BackgroundWorker::stop() {
