@@ -86,12 +86,23 @@ std::optional<std::size_t> AnalyticsService::backfill_once(const std::string& ho
 }
 
 std::optional<std::size_t> AnalyticsService::consume_once(const std::string& holder) {
-  auto cur = db_.write_value(
-      [&](sql::Connection& c) { return repo::take_lease(c, holder, clock_.now_ms(), opt_.consumer_lease_ms); });
-  if (!cur) return std::nullopt;
-  if (!cur->backfilled) return backfill_once(holder, *cur);
+  const int64_t now = clock_.now_ms();
+  events::LeaseState lease;
+  std::optional<repo::Cursor> cur;
+  db_.read([&](sql::Connection& c) {
+    lease = events::read_lease(c, "analytics_consumer", holder, now, opt_.consumer_lease_ms);
+    cur = repo::cursor(c);
+  });
+  if (!lease.free) return std::nullopt;
+  if (!cur->backfilled) {
+    // The backfill's passes are fenced on the holder alone: it takes the lease first (a phase
+    // that runs once per database).
+    cur = db_.write_value([&](sql::Connection& c) { return repo::take_lease(c, holder, now, opt_.consumer_lease_ms); });
+    if (!cur) return std::nullopt;
+    if (!cur->backfilled) return backfill_once(holder, *cur);
+  }
   auto batch = outbox_.since(cur->last_seq, kConsumerBatch);
-  if (batch.empty()) return std::size_t{0};
+  if (batch.empty() && lease.fresh) return std::size_t{0};  // idle: no write to renew a lease still half valid
 
   // What the events do not carry, asked outside the transaction: the group of the state that
   // a deleted state's tasks moved to.
@@ -107,14 +118,14 @@ std::optional<std::size_t> AnalyticsService::consume_once(const std::string& hol
       moved_group[s->id] = projects::state_group_name(s->group);
   }
 
-  const int64_t last = batch.back().seq;
-  bool advanced = false;
+  bool claimed = false;
   std::size_t applied = 0;
   db_.write([&](sql::Connection& c) {
     // Fenced on the cursor read: a consumer that lost its lease meanwhile writes nothing.
-    if (!repo::advance(c, holder, cur->last_seq, last, batch.back().time_ms, clock_.now_ms() + opt_.consumer_lease_ms))
-      return;
-    advanced = true;
+    if (!events::claim_lease(c, "analytics_consumer", holder, now, opt_.consumer_lease_ms, cur->last_seq)) return;
+    claimed = true;
+    if (batch.empty()) return;  // the lease renewed, nothing else
+    repo::advance(c, holder, cur->last_seq, batch.back().seq, batch.back().time_ms, now + opt_.consumer_lease_ms);
     repo::Batch b(c);
     for (const auto& e : batch) {
       if (e.type.rfind("task.", 0) == 0) {
@@ -161,8 +172,9 @@ std::optional<std::size_t> AnalyticsService::consume_once(const std::string& hol
     }
     b.flush();
   });
-  if (!advanced) return std::nullopt;
-  cursor_ = last;
+  if (!claimed) return std::nullopt;
+  if (batch.empty()) return std::size_t{0};
+  cursor_ = batch.back().seq;
   applied_ += static_cast<int64_t>(applied);
   return batch.size();
 }

@@ -14,6 +14,7 @@
 #include "core/pagination.hpp"
 #include "core/time.hpp"
 #include "services/auth/jwt.hpp"
+#include "services/events/consumer_pacing.hpp"
 #include "services/notifications/render.hpp"
 #include "core/tz.hpp"
 
@@ -367,18 +368,12 @@ int64_t NotificationsService::cursor() {
 std::optional<std::size_t> NotificationsService::consume_once(const std::string& holder, int64_t lease_ms,
                                                               std::size_t limit) {
   int64_t now = clock_.now_ms();
-  int64_t cur = 0;
-  bool free = false, fresh = false;
-  db_.read([&](sql::Connection& c) {
-    auto res = c.query("SELECT last_seq, holder, lease_until FROM notification_consumer WHERE id = 1");
-    auto r = res[0];
-    cur = r.i64(0);
-    free = r.str(1) == holder || r.i64(2) < now;
-    fresh = r.str(1) == holder && r.i64(2) - now > lease_ms / 2;
-  });
-  if (!free) return std::nullopt;
+  events::LeaseState lease;
+  db_.read([&](sql::Connection& c) { lease = events::read_lease(c, "notification_consumer", holder, now, lease_ms); });
+  if (!lease.free) return std::nullopt;
+  const int64_t cur = lease.last_seq;
   auto evs = outbox_.since(cur, limit);
-  if (evs.empty() && fresh) return 0;  // idle: no write just to renew a lease still half valid
+  if (evs.empty() && lease.fresh) return 0;  // idle: no write just to renew a lease still half valid
   // Other services are asked (names, visibility) before the transaction, not inside it.
   std::vector<std::vector<Draft>> drafts;
   drafts.reserve(evs.size());
@@ -386,10 +381,7 @@ std::optional<std::size_t> NotificationsService::consume_once(const std::string&
   bool won = false;
   db_.write([&](sql::Connection& c) {
     // Fenced on the cursor read above: a consumer that lost the lease meanwhile changes nothing.
-    won = c.exec(
-              "UPDATE notification_consumer SET holder = ?, lease_until = ? WHERE id = 1 AND last_seq = ? AND "
-              "(holder = ? OR lease_until < ?)",
-              {holder, now + lease_ms, cur, holder, now}) == 1;
+    won = events::claim_lease(c, "notification_consumer", holder, now, lease_ms, cur);
     if (!won || evs.empty()) return;
     for (std::size_t i = 0; i < evs.size(); ++i) {
       track_task(c, evs[i]);

@@ -198,15 +198,6 @@ int64_t purge_deliveries(sql::Connection& c, int64_t before_ms, int batch) {
   return c.exec(std::string("DELETE FROM webhook_deliveries WHERE id IN (") + kOldest + ")", {before_ms, batch});
 }
 
-std::optional<int64_t> take_consumer_lease(sql::Connection& c, const std::string& holder, int64_t now,
-                                           int64_t lease_ms) {
-  // On PostgreSQL a second consumer blocks on the row lock, then fails the re-checked WHERE.
-  if (c.exec("UPDATE webhook_consumer SET holder = ?, lease_until = ? WHERE id = 1 AND (holder = ? OR lease_until < ?)",
-             {holder, now + lease_ms, holder, now}) == 0)
-    return std::nullopt;
-  return c.query("SELECT last_seq FROM webhook_consumer WHERE id = 1")[0].i64(0);
-}
-
 bool advance_consumer(sql::Connection& c, const std::string& holder, int64_t from, int64_t to, int64_t lease_until) {
   return c.exec("UPDATE webhook_consumer SET last_seq = ?, lease_until = ? WHERE id = 1 AND holder = ? AND last_seq = ?",
                 {to, lease_until, holder, from}) > 0;

@@ -276,19 +276,22 @@ void WebhookService::project_deleted(const std::string& project_id) {
 
 std::optional<std::size_t> WebhookService::consume_once(const std::string& holder) {
   const int64_t now = clock_.now_ms();
-  auto cursor = db_.write_value(
-      [&](sql::Connection& c) { return repo::take_consumer_lease(c, holder, now, opt_.consumer_lease_ms); });
-  if (!cursor) return std::nullopt;
-  auto batch = outbox_.since(*cursor, kConsumerBatch);
-  if (batch.empty()) return std::size_t{0};
+  events::LeaseState lease;
+  db_.read([&](sql::Connection& c) {
+    lease = events::read_lease(c, "webhook_consumer", holder, now, opt_.consumer_lease_ms);
+  });
+  if (!lease.free) return std::nullopt;
+  auto batch = outbox_.since(lease.last_seq, kConsumerBatch);
+  if (batch.empty() && lease.fresh) return std::size_t{0};  // idle: no write to renew a lease still half valid
 
   // The active webhooks of the batch's projects, read once per pass.
   std::map<std::string, std::vector<Webhook>> hooks;
-  db_.read([&](sql::Connection& c) {
-    for (const auto& e : batch)
-      if (!e.project_id.empty() && !hooks.count(e.project_id))
-        hooks[e.project_id] = repo::project_webhooks(c, e.project_id, true);
-  });
+  if (!batch.empty())
+    db_.read([&](sql::Connection& c) {
+      for (const auto& e : batch)
+        if (!e.project_id.empty() && !hooks.count(e.project_id))
+          hooks[e.project_id] = repo::project_webhooks(c, e.project_id, true);
+    });
   std::vector<Delivery> todo;
   for (const auto& e : batch) {
     // The webhooks' own events (webhook.disabled) are for people, not for other webhooks.
@@ -307,17 +310,19 @@ std::optional<std::size_t> WebhookService::consume_once(const std::string& holde
       todo.push_back(std::move(d));
     }
   }
-  const int64_t last = batch.back().seq;
-  bool advanced = false;
+  bool claimed = false;
   db_.write([&](sql::Connection& c) {
-    // Fenced on the cursor we read: a consumer that lost its lease meanwhile writes nothing.
-    if (!repo::advance_consumer(c, holder, *cursor, last, clock_.now_ms() + opt_.consumer_lease_ms)) return;
-    advanced = true;
+    // Fenced on the cursor read: a consumer that lost its lease meanwhile writes nothing.
+    if (!events::claim_lease(c, "webhook_consumer", holder, now, opt_.consumer_lease_ms, lease.last_seq)) return;
+    claimed = true;
+    if (batch.empty()) return;  // the lease renewed, nothing else
+    repo::advance_consumer(c, holder, lease.last_seq, batch.back().seq, now + opt_.consumer_lease_ms);
     for (const auto& d : todo)
       if (repo::insert_delivery(c, d)) enqueue_delivery(c, d.id);
   });
-  if (!advanced) return std::nullopt;
-  cursor_ = last;
+  if (!claimed) return std::nullopt;
+  if (batch.empty()) return std::size_t{0};
+  cursor_ = batch.back().seq;
   fanned_out_ += static_cast<int64_t>(todo.size());
   return batch.size();
 }
