@@ -157,6 +157,50 @@ TEST_P(WebhookServiceTest, FanOutMatchesTypesAndIsIdempotent) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM jobs WHERE kind = 'webhook.deliver'"), 4);
 }
 
+// Counts write units (the consumer's cost per pass).
+class CountingDatabase final : public sql::Database {
+ public:
+  explicit CountingDatabase(sql::Database& inner) : inner_(inner) {}
+  sql::Dialect dialect() const override { return inner_.dialect(); }
+  void write(const std::function<void(sql::Connection&)>& fn) override {
+    ++writes;
+    inner_.write(fn);
+  }
+  void read(const std::function<void(sql::Connection&)>& fn) override { inner_.read(fn); }
+  bool ping() noexcept override { return inner_.ping(); }
+  int writes = 0;
+
+ private:
+  sql::Database& inner_;
+};
+
+TEST_P(WebhookServiceTest, APassIsOneWriteAndAnIdlePassWithAFreshLeaseNone) {
+  CountingDatabase counting(db());
+  Options o;
+  o.allow = AllowList::from_config({}, {});
+  WebhookService svc(counting, projects_, *outbox_, *queue_, nullptr, nullptr, clock_, o);
+  add_webhook({"*"});
+  clock_.advance_ms(1);
+  emit("task.created", project_);
+  relay();
+  auto n = svc.consume_once("h1");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(counting.writes, 1) << "the lease is claimed in the write that moves the cursor";
+  EXPECT_EQ(count("SELECT COUNT(*) FROM webhook_deliveries"), 1);
+  n = svc.consume_once("h1");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0u);
+  EXPECT_EQ(counting.writes, 1) << "idle, and the lease is more than half valid: nothing written";
+  clock_.advance_ms(o.consumer_lease_ms * 6 / 10);
+  n = svc.consume_once("h1");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0u);
+  EXPECT_EQ(counting.writes, 2) << "idle, but the lease is renewed before it runs out";
+  EXPECT_FALSE(svc.consume_once("h2")) << "h1 holds the renewed lease";
+  EXPECT_EQ(counting.writes, 2) << "a consumer that sees a valid lease of another writes nothing";
+}
+
 TEST_P(WebhookServiceTest, OneConsumerAtATime) {
   add_webhook({"*"});
   clock_.advance_ms(1);
