@@ -188,7 +188,7 @@ int cmd_serve(Config cfg, const std::vector<std::string>& args) {
   opt.port = static_cast<unsigned short>(cfg.port);
   opt.io_threads = cfg.io_threads;
   opt.blocking_threads = cfg.blocking_threads;
-  opt.write_threads = cfg.write_threads;
+  opt.write_threads = write_pool_size(cfg);
   opt.max_header_bytes = static_cast<std::size_t>(cfg.max_header_bytes);
   opt.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
   opt.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "http/server.hpp"
+
 extern char** environ;
 
 namespace taskhub {
@@ -214,6 +216,11 @@ Config load_config(const std::string& dotenv_path) {
     if (eq != std::string::npos) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   return config_from_map(vars);
+}
+
+int write_pool_size(const Config& c) {
+  if (c.write_threads > 0) return c.write_threads;
+  return http::default_write_threads(/*group_commit=*/c.database_url.rfind("sqlite:", 0) == 0);
 }
 
 }  // namespace taskhub

@@ -27,7 +27,7 @@ struct Config {
   int port = 5000;
   int io_threads = 0;          // 0: cores
   int blocking_threads = 0;    // 0: http::default_blocking_threads(), max(4, 2 * cores)
-  int write_threads = 0;       // 0: http::default_write_threads(), max(8, 4 * cores)
+  int write_threads = 0;       // 0: write_pool_size() picks by database
   int hash_threads = 0;        // 0: cores (Argon2id pool)
   int db_pool_size = 4;
   std::vector<std::string> cors_origins;
@@ -106,5 +106,9 @@ Config load_config(const std::string& dotenv_path = ".env");
 Config config_from_map(const std::map<std::string, std::string>& vars);
 
 const char* environment_name(Environment e);
+
+// The write pool's size: WRITE_THREADS, else http::default_write_threads for the database of
+// DATABASE_URL (group commit on SQLite). The server and the login admission bound use it.
+int write_pool_size(const Config& c);
 
 }  // namespace taskhub

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "http/server.hpp"
+
 namespace taskhub {
 namespace {
 
@@ -24,6 +26,19 @@ TEST(Config, TaskPurgeDays) {
   EXPECT_EQ(config_from_map({}).event_retention_hours, 48);
   EXPECT_EQ(config_from_map({{"EVENT_RETENTION_HOURS", "24"}}).event_retention_hours, 24);
   EXPECT_THROW(config_from_map({{"EVENT_RETENTION_HOURS", "23"}}), std::runtime_error);  // replay needs 24 h
+}
+
+TEST(Config, WritePoolSizeByDatabase) {
+  // SQLite groups waiting writes into one commit: a larger write pool; PostgreSQL runs writes
+  // side by side, and more threads there only queued on row locks.
+  const int sqlite = write_pool_size(config_from_map({{"DATABASE_URL", "sqlite:///tmp/x.db"}}));
+  const int postgres = write_pool_size(config_from_map({{"DATABASE_URL", "postgres://u@h/db"}}));
+  EXPECT_GE(sqlite, 8);
+  EXPECT_EQ(sqlite, http::default_write_threads(true));
+  EXPECT_EQ(postgres, http::default_blocking_threads());
+  EXPECT_LT(postgres, sqlite);
+  EXPECT_EQ(write_pool_size(config_from_map({{"DATABASE_URL", "postgres://u@h/db"}, {"WRITE_THREADS", "12"}})), 12);
+  EXPECT_THROW(config_from_map({{"WRITE_THREADS", "-1"}}), std::runtime_error);
 }
 
 TEST(Config, S3Settings) {

@@ -1679,7 +1679,8 @@ int default_blocking_threads() {
   return static_cast<int>(std::max(4u, 2 * std::max(1u, std::thread::hardware_concurrency())));
 }
 
-int default_write_threads() {
+int default_write_threads(bool group_commit) {
+  if (!group_commit) return default_blocking_threads();
   return static_cast<int>(std::max(8u, 4 * std::max(1u, std::thread::hardware_concurrency())));
 }
 
@@ -1701,7 +1702,7 @@ void Server::start() {
   s.bound_port = s.acceptor->local_endpoint().port();
 
   if (!s.pool) s.pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(pool_n));
-  const int write_n = s.opt.write_threads > 0 ? s.opt.write_threads : default_write_threads();
+  const int write_n = s.opt.write_threads > 0 ? s.opt.write_threads : default_write_threads(true);
   if (!s.write_pool) s.write_pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(write_n));
   s.signals.emplace(*s.accept_strand, SIGINT, SIGTERM);
   s.signals->async_wait([&s](const boost::system::error_code& ec, int sig) {

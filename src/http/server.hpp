@@ -23,19 +23,21 @@ namespace taskhub::http {
 // than 4). Deployments on PostgreSQL, where handlers wait on the network, may raise it.
 int default_blocking_threads();
 // Pool size for requests that may write (every method but GET, HEAD and OPTIONS) when none is
-// configured: max(8, 4 * cores). A write mostly waits: on SQLite for the one writer, where the
-// writes waiting together are committed as one group (so more of them waiting means fewer,
-// larger commits: 19 instead of 26 WAL pages per create, 20% more creates/s with 8 threads
-// than with 4, bench/run_tasks_bench.sh), on PostgreSQL for round trips. Reads run on the
-// smaller pool above, where they are CPU-bound and more threads only cost switches.
-int default_write_threads();
+// configured. group_commit (SQLite): max(8, 4 * cores). There a write mostly waits for the one
+// writer, and the writes waiting together are committed as one group, so more of them waiting
+// means fewer, larger commits (19 instead of 26 WAL pages per create, 20% more creates/s with 8
+// threads than with 4, bench/run_tasks_bench.sh). Otherwise (PostgreSQL, writes run side by
+// side): default_blocking_threads(), because 8 threads created 15-20% fewer tasks/s than 4 in
+// one project, queueing on its number counter row. Reads run on the read pool, where they are
+// CPU-bound and more threads only cost switches.
+int default_write_threads(bool group_commit);
 
 struct ServerOptions {
   std::string bind_address = "0.0.0.0";
   unsigned short port = 5000;     // 0 = pick a free port (tests); see Server::port()
   int io_threads = 0;             // 0 = number of cores
   int blocking_threads = 0;       // pool for reads and background work; 0 = default_blocking_threads()
-  int write_threads = 0;          // pool for requests that may write; 0 = default_write_threads()
+  int write_threads = 0;          // pool for requests that may write; 0 = default_write_threads(true)
   std::size_t max_header_bytes = 16 * 1024;       // larger -> 431
   std::chrono::milliseconds header_timeout{10'000};  // whole request head must arrive within this
   std::chrono::milliseconds body_timeout{60'000};    // body must arrive within this

@@ -115,7 +115,7 @@ AuthOptions options_from_config(const Config& cfg) {
   o.hash_threads = cfg.hash_threads;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Logins are POSTs: they run on the write pool.
-  const int handler_threads = cfg.write_threads > 0 ? cfg.write_threads : http::default_write_threads();
+  const int handler_threads = write_pool_size(cfg);
   const int hashers = cfg.hash_threads > 0 ? cfg.hash_threads : cores;
   // Waiting logins hold write-pool threads: admit at most half of them (at least the hashing
   // threads themselves, with no queue), so the other half serves every other write.
