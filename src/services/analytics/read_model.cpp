@@ -338,12 +338,8 @@ Cursor cursor(sql::Connection& c) {
   return cur;
 }
 
-bool advance(sql::Connection& c, const std::string& holder, int64_t from, int64_t to, int64_t last_event_ms,
-             int64_t lease_until) {
-  return c.exec(
-             "UPDATE analytics_consumer SET last_seq = ?, last_event_ms = ?, lease_until = ? "
-             "WHERE id = 1 AND holder = ? AND last_seq = ?",
-             {to, last_event_ms, lease_until, holder, from}) > 0;
+void move_cursor(sql::Connection& c, int64_t to, int64_t last_event_ms) {
+  c.exec("UPDATE analytics_consumer SET last_seq = ?, last_event_ms = ? WHERE id = 1", {to, last_event_ms});
 }
 
 void release(sql::Connection& c, const std::string& holder) {

@@ -82,8 +82,9 @@ struct Cursor {
   std::string backfill_after;
 };
 std::optional<Cursor> take_lease(sql::Connection& c, const std::string& holder, int64_t now, int64_t lease_ms);
-bool advance(sql::Connection& c, const std::string& holder, int64_t from, int64_t to, int64_t last_event_ms,
-             int64_t lease_until);
+// Moves the cursor to `to` and records the time of the last event applied. Only after
+// events::claim_lease succeeded in the same write unit (the row is then this holder's).
+void move_cursor(sql::Connection& c, int64_t to, int64_t last_event_ms);
 void release(sql::Connection& c, const std::string& holder);
 Cursor cursor(sql::Connection& c);
 

@@ -125,7 +125,7 @@ std::optional<std::size_t> AnalyticsService::consume_once(const std::string& hol
     if (!events::claim_lease(c, "analytics_consumer", holder, now, opt_.consumer_lease_ms, cur->last_seq)) return;
     claimed = true;
     if (batch.empty()) return;  // the lease renewed, nothing else
-    repo::advance(c, holder, cur->last_seq, batch.back().seq, batch.back().time_ms, now + opt_.consumer_lease_ms);
+    repo::move_cursor(c, batch.back().seq, batch.back().time_ms);
     repo::Batch b(c);
     for (const auto& e : batch) {
       if (e.type.rfind("task.", 0) == 0) {

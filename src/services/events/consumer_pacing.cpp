@@ -41,6 +41,10 @@ bool claim_lease(sql::Connection& c, std::string_view table, const std::string& 
                 {holder, now + lease_ms, cursor, holder, now}) == 1;
 }
 
+void move_cursor(sql::Connection& c, std::string_view table, int64_t to) {
+  c.exec("UPDATE " + std::string(table) + " SET last_seq = ? WHERE id = 1", {to});
+}
+
 void BusWakeup::start(EventBus& bus, std::function<void()> wake) {
   if (subscription_) return;
   bus_ = &bus;

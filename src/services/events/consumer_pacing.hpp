@@ -55,6 +55,9 @@ LeaseState read_lease(sql::Connection& c, std::string_view table, const std::str
 // this holder's or expired. False: another consumer holds it, or the cursor moved.
 bool claim_lease(sql::Connection& c, std::string_view table, const std::string& holder, int64_t now,
                  int64_t lease_ms, int64_t cursor);
+// Moves the cursor to `to`. Only after claim_lease succeeded in the same write unit: the row is
+// then this holder's and locked, so no second fence is needed.
+void move_cursor(sql::Connection& c, std::string_view table, int64_t to);
 
 // Calls wake on every bus event between start() and stop().
 class BusWakeup {

@@ -387,7 +387,7 @@ std::optional<std::size_t> NotificationsService::consume_once(const std::string&
       track_task(c, evs[i]);
       store(c, &evs[i], drafts[i], now);
     }
-    c.exec("UPDATE notification_consumer SET last_seq = ? WHERE id = 1", {evs.back().seq});
+    events::move_cursor(c, "notification_consumer", evs.back().seq);
   });
   if (!won) return std::nullopt;
   return evs.size();

@@ -198,11 +198,6 @@ int64_t purge_deliveries(sql::Connection& c, int64_t before_ms, int batch) {
   return c.exec(std::string("DELETE FROM webhook_deliveries WHERE id IN (") + kOldest + ")", {before_ms, batch});
 }
 
-bool advance_consumer(sql::Connection& c, const std::string& holder, int64_t from, int64_t to, int64_t lease_until) {
-  return c.exec("UPDATE webhook_consumer SET last_seq = ?, lease_until = ? WHERE id = 1 AND holder = ? AND last_seq = ?",
-                {to, lease_until, holder, from}) > 0;
-}
-
 void release_consumer(sql::Connection& c, const std::string& holder) {
   c.exec("UPDATE webhook_consumer SET holder = '', lease_until = 0 WHERE id = 1 AND holder = ?", {holder});
 }

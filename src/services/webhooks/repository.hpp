@@ -71,9 +71,8 @@ bool disable_if_failing(sql::Connection& c, const std::string& webhook_id, int64
 // Deletes at most `batch` finished deliveries (and their attempts) created before `before_ms`.
 int64_t purge_deliveries(sql::Connection& c, int64_t before_ms, int batch);
 
-// The consumer's lease is taken with events::read_lease / claim_lease (table webhook_consumer).
-// Moves the cursor from `from` to `to` while `holder` still holds the lease; false otherwise.
-bool advance_consumer(sql::Connection& c, const std::string& holder, int64_t from, int64_t to, int64_t lease_until);
+// The consumer's lease and cursor: events::read_lease / claim_lease / move_cursor (table
+// webhook_consumer).
 void release_consumer(sql::Connection& c, const std::string& holder);
 
 }  // namespace repo

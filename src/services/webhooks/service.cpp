@@ -316,7 +316,7 @@ std::optional<std::size_t> WebhookService::consume_once(const std::string& holde
     if (!events::claim_lease(c, "webhook_consumer", holder, now, opt_.consumer_lease_ms, lease.last_seq)) return;
     claimed = true;
     if (batch.empty()) return;  // the lease renewed, nothing else
-    repo::advance_consumer(c, holder, lease.last_seq, batch.back().seq, now + opt_.consumer_lease_ms);
+    events::move_cursor(c, "webhook_consumer", batch.back().seq);
     for (const auto& d : todo)
       if (repo::insert_delivery(c, d)) enqueue_delivery(c, d.id);
   });
