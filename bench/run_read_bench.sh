@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Baseline for the tasks benchmarks (issue 3): the raw SQLite single-row commit rate, measured
-# by bench/sqlite_commit_rate.cpp (sqlite3 directly, WAL + synchronous=NORMAL and the other
-# PRAGMAs of src/adapters/sqlite, one prepared INSERT per BEGIN IMMEDIATE ... COMMIT), so that
+# by bench/sqlite_commit_rate.cpp (sqlite3 directly, WAL, synchronous as SQLITE_SYNCHRONOUS
+# (default full, the server's default) and the other PRAGMAs of src/adapters/sqlite, one prepared INSERT per BEGIN IMMEDIATE ... COMMIT), so that
 # "create task" can be reported as a ratio to it (aim: >= 0.7) in the same run.
 #
 # Usage: bench/run_read_bench.sh [build-dir]   (default: build)
@@ -23,9 +23,10 @@ trap 'rm -rf "$TMP"' EXIT
 rate() { awk -F'[= ]' '{print $2}'; }
 
 echo "# SQLite raw single-row commit rate ($(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo "lib"), ${DUR}s each, db in $TMP)"
-one=$("$BUILD/sqlite_commit_rate" "$TMP/one.db" "$DUR" 1)
+SYNC=${SQLITE_SYNCHRONOUS:-full}
+one=$("$BUILD/sqlite_commit_rate" "$TMP/one.db" "$DUR" 1 "$SYNC")
 echo "# $one"
 echo "sqlite_commit_rate_1t=$(echo "$one" | rate)"
-many=$("$BUILD/sqlite_commit_rate" "$TMP/many.db" "$DUR" "$THREADS")
+many=$("$BUILD/sqlite_commit_rate" "$TMP/many.db" "$DUR" "$THREADS" "$SYNC")
 echo "# $many"
 echo "sqlite_commit_rate_${THREADS}t=$(echo "$many" | rate)"

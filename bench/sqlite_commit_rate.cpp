@@ -1,10 +1,12 @@
 // Baseline for "create task vs raw SQLite commit rate" (issue 3): single-row INSERT
 // transactions straight through sqlite3, with the PRAGMAs of src/adapters/sqlite (WAL,
-// synchronous=NORMAL, foreign_keys, temp_store=MEMORY, cache_size, mmap_size), one
-// connection, prepared statements reused, BEGIN IMMEDIATE ... COMMIT per row.
+// synchronous, foreign_keys, temp_store=MEMORY, cache_size, mmap_size), one connection,
+// prepared statements reused, BEGIN IMMEDIATE ... COMMIT per row.
 //
-// Usage: sqlite_commit_rate DB_PATH [SECONDS=5] [THREADS=1]
-// Prints one line: "commits/s=<rate> rows=<n> seconds=<s> threads=<t>".
+// Usage: sqlite_commit_rate DB_PATH [SECONDS=5] [THREADS=1] [SYNCHRONOUS=full|normal]
+// SYNCHRONOUS is the server's SQLITE_SYNCHRONOUS (default full, as the server's): a baseline
+// that does not fsync its commits is not the same job as a server that does.
+// Prints one line: "commits/s=<rate> rows=<n> seconds=<s> threads=<t> synchronous=<s>".
 // With THREADS > 1 each thread has its own connection and they contend for the one writer
 // lock (busy_timeout 5000 ms), like concurrent HTTP handlers would without the adapter's
 // single writer connection.
@@ -36,13 +38,16 @@ void exec(sqlite3* db, const char* sql) {
   }
 }
 
+std::string g_synchronous = "full";
+
 sqlite3* open_db(const std::string& path) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   check(sqlite3_open_v2(path.c_str(), &db, flags, nullptr), db, "open");
   sqlite3_busy_timeout(db, 5000);
   exec(db, "PRAGMA journal_mode=WAL");
-  exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+  exec(db, ("PRAGMA synchronous=" + g_synchronous + ";").c_str());
+  exec(db, "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
   exec(db, "PRAGMA cache_size=-16000;");
   exec(db, "PRAGMA mmap_size=268435456;");
   return db;
@@ -61,12 +66,17 @@ std::string fake_id(std::mt19937_64& rng) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s DB_PATH [SECONDS=5] [THREADS=1]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s DB_PATH [SECONDS=5] [THREADS=1] [SYNCHRONOUS=full|normal]\n", argv[0]);
     return 2;
   }
   const std::string path = argv[1];
   const double seconds = argc > 2 ? std::atof(argv[2]) : 5.0;
   const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : 1;
+  if (argc > 4) g_synchronous = argv[4];
+  if (g_synchronous != "full" && g_synchronous != "normal") {
+    std::fprintf(stderr, "SYNCHRONOUS must be full or normal\n");
+    return 2;
+  }
   try {
     {
       sqlite3* db = open_db(path);
@@ -139,8 +149,8 @@ int main(int argc, char** argv) {
     for (auto& t : ts) t.join();
     if (failed) return 1;
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("commits/s=%.0f rows=%lld seconds=%.2f threads=%d\n", static_cast<double>(total.load()) / el,
-                total.load(), el, threads);
+    std::printf("commits/s=%.0f rows=%lld seconds=%.2f threads=%d synchronous=%s\n",
+                static_cast<double>(total.load()) / el, total.load(), el, threads, g_synchronous.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sqlite_commit_rate: %s\n", e.what());
     return 1;

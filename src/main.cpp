@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "app/config.hpp"
+#include "app/infra_modules.hpp"
 #include "app/modules.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -131,7 +132,7 @@ int cmd_services() {
 }
 
 int cmd_migrate(const Config& cfg, const std::vector<std::string>& args) {
-  auto db = sql::open_database(cfg.database_url);
+  auto db = open_configured_database(cfg);
   bool status_only = !args.empty() && args[0] == "--status";
   if (!status_only) {
     auto applied = sql::migrate(*db);
@@ -253,19 +254,19 @@ int main(int argc, char** argv) {
     if (cmd == "migrate") return cmd_migrate(cfg, rest);
     if (cmd == "routes") return cmd_routes(cfg, rest);
     if (cmd == "admin") {
-      auto db = sql::open_database(cfg.database_url);
+      auto db = open_configured_database(cfg);
       sql::migrate(*db);
       SystemClock clock;
       return auth::run_admin_command(cfg, *db, clock, rest);
     }
     if (cmd == "jobs") {
-      auto db = sql::open_database(cfg.database_url);
+      auto db = open_configured_database(cfg);
       sql::migrate(*db);
       SystemClock clock;
       return jobs::run_jobs_command(cfg, *db, clock, rest);
     }
     if (cmd == "seed") {
-      auto db = sql::open_database(cfg.database_url);
+      auto db = open_configured_database(cfg);
       sql::migrate(*db);
       SystemClock clock;
       return seed::run_seed_command(cfg, *db, clock, rest);

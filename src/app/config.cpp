@@ -127,6 +127,11 @@ Config config_from_map(const std::map<std::string, std::string>& vars) {
   if (auto v = get("WRITE_THREADS")) c.write_threads = static_cast<int>(to_int("WRITE_THREADS", *v, 0, 1024));
   if (auto v = get("HASH_THREADS")) c.hash_threads = static_cast<int>(to_int("HASH_THREADS", *v, 0, 256));
   if (auto v = get("DB_POOL_SIZE")) c.db_pool_size = static_cast<int>(to_int("DB_POOL_SIZE", *v, 1, 256));
+  if (auto v = get("SQLITE_SYNCHRONOUS")) {
+    if (*v == "full") c.sqlite_sync_every_commit = true;
+    else if (*v == "normal") c.sqlite_sync_every_commit = false;
+    else throw std::runtime_error("SQLITE_SYNCHRONOUS must be full or normal (got '" + *v + "')");
+  }
   if (auto v = get("CORS_ORIGINS")) c.cors_origins = split_list(*v);
   if (auto v = get("TRUSTED_PROXIES")) c.trusted_proxies = split_list(*v);
   if (auto v = get("DOCS_ASSETS_DIR")) c.docs_assets_dir = *v;

@@ -30,6 +30,7 @@ struct Config {
   int write_threads = 0;       // 0: write_pool_size() picks by database
   int hash_threads = 0;        // 0: cores (Argon2id pool)
   int db_pool_size = 4;
+  bool sqlite_sync_every_commit = true;  // SQLITE_SYNCHRONOUS=full (default) or normal
   std::vector<std::string> cors_origins;
   std::vector<std::string> trusted_proxies;
   std::string docs_assets_dir;  // node_modules with swagger-ui-dist and redoc

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
+#include "adapters/sql_test_support.hpp"
+#include "app/infra_modules.hpp"
 #include "http/server.hpp"
 
 namespace taskhub {
@@ -39,6 +42,30 @@ TEST(Config, WritePoolSizeByDatabase) {
   EXPECT_LT(postgres, sqlite);
   EXPECT_EQ(write_pool_size(config_from_map({{"DATABASE_URL", "postgres://u@h/db"}, {"WRITE_THREADS", "12"}})), 12);
   EXPECT_THROW(config_from_map({{"WRITE_THREADS", "-1"}}), std::runtime_error);
+}
+
+TEST(Config, SqliteSynchronous) {
+  EXPECT_TRUE(config_from_map({}).sqlite_sync_every_commit);
+  EXPECT_TRUE(config_from_map({{"SQLITE_SYNCHRONOUS", "full"}}).sqlite_sync_every_commit);
+  EXPECT_FALSE(config_from_map({{"SQLITE_SYNCHRONOUS", "normal"}}).sqlite_sync_every_commit);
+  try {
+    config_from_map({{"SQLITE_SYNCHRONOUS", "off"}});
+    FAIL() << "OFF can lose committed data on an OS crash and is not offered";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("SQLITE_SYNCHRONOUS"), std::string::npos);
+  }
+}
+
+TEST(Config, EveryCommandOpensTheDatabaseWithTheConfiguredDurability) {
+  const std::string dir = sql::testing::make_temp_dir();
+  auto synchronous = [&](const char* setting) {
+    auto db = open_configured_database(config_from_map(
+        {{"DATABASE_URL", "sqlite://" + dir + "/" + setting + ".db"}, {"SQLITE_SYNCHRONOUS", setting}}));
+    return db->read_value([](sql::Connection& c) { return c.query("PRAGMA synchronous").first()->i64(0); });
+  };
+  EXPECT_EQ(synchronous("full"), 2);
+  EXPECT_EQ(synchronous("normal"), 1);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Config, S3Settings) {

@@ -24,12 +24,21 @@ std::string write_metrics(const sql::Database& db) {
   return out;
 }
 
+}  // namespace
+
+std::unique_ptr<sql::Database> open_configured_database(const Config& config) {
+  sql::PoolOptions opt;
+  opt.readers = config.db_pool_size;
+  opt.sync_every_commit = config.sqlite_sync_every_commit;
+  return sql::open_database(config.database_url, opt);
+}
+
+namespace {
+
 class DatabaseModule final : public Module {
  public:
   explicit DatabaseModule(AppContext& ctx) {
-    sql::PoolOptions opt;
-    opt.readers = ctx.config.db_pool_size;
-    db_ = sql::open_database(ctx.config.database_url, opt);
+    db_ = open_configured_database(ctx.config);
     auto applied = sql::migrate(*db_);
     for (const auto& name : applied) spdlog::info("applied migration {}", name);
     ctx.db = db_.get();

@@ -126,6 +126,11 @@ struct PoolOptions {
   int readers = 4;                 // SQLite reader connections / PostgreSQL pool size
   int busy_timeout_ms = 5000;      // SQLite busy_timeout; PostgreSQL lock_timeout
   int acquire_timeout_ms = 10000;  // waiting for a free connection -> TransientError
+  // SQLite: fsync the WAL in every COMMIT (synchronous=FULL), so an acknowledged write survives
+  // a power loss or an OS crash, not only a crash of the process. false: synchronous=NORMAL,
+  // faster, but the last commits before a power loss can roll back. PostgreSQL: its own
+  // synchronous_commit setting decides.
+  bool sync_every_commit = true;
 };
 
 class Database {

@@ -84,7 +84,8 @@ class SqliteConnection final : public Connection {
         std::string mode = pragma_text("PRAGMA journal_mode=WAL");
         if (mode != "wal") spdlog::warn("sqlite: journal_mode is '{}', not WAL; readers will block the writer", mode);
       }
-      exec_script("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+      exec_script(opt.sync_every_commit ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
+      exec_script("PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
       exec_script(reader ? "PRAGMA cache_size=-8000;" : "PRAGMA cache_size=-16000;");
       if (!in_memory) exec_script("PRAGMA mmap_size=268435456;");
       if (reader) exec_script("PRAGMA query_only=1;");
