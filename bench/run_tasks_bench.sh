@@ -14,8 +14,10 @@
 #   2b. the same creates without HTTP (bench/tasks_create_in_process: the route handler called
 #      directly by 8 threads, every module running as in `taskhub serve`, taskhub stopped first):
 #      how much of the gap to the raw commit rate is the create's own work, how much the HTTP path
-#   4. the same on PostgreSQL (throwaway cluster via tests/api/pg_cluster.py), unless --no-pg;
-#      there the create ratio is still to the SQLite raw commit rate (no PostgreSQL raw baseline)
+#   4. the same on PostgreSQL (throwaway cluster via tests/api/pg_cluster.py, durable settings:
+#      fsync and synchronous_commit on, as in production), unless --no-pg; there the create is
+#      reported as a ratio to the same server's raw single-row commit rate (bench/pg_commit_rate)
+#      and to the raw SQLite one
 #
 # Usage: bench/run_tasks_bench.sh [--tasks N] [--no-pg] [--latency-only] [build-dir]   (default: 100000, build)
 #        --latency-only: only step 3 (the p99 figures)
@@ -60,7 +62,7 @@ if [ "${SCALE:-0}" = 1 ]; then
   exit 0
 fi
 CONN=${BENCH_CONNECTIONS:-64}
-[ -n "$INNER" ] || ninja -C "$BUILD" taskhub minimal_beast_server sqlite_commit_rate tasks_create_in_process >/dev/null
+[ -n "$INNER" ] || ninja -C "$BUILD" taskhub minimal_beast_server sqlite_commit_rate pg_commit_rate tasks_create_in_process >/dev/null
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rps() { awk '/Requests\/sec/ {print $2}'; }
@@ -170,7 +172,14 @@ NON2XX=$(echo "$CREATE_OUT" | awk '/Non-2xx/ {print $NF}')
 CREATE_RPS=$(echo "$CREATE_OUT" | rps)
 CREATES=$(echo "$CREATE_OUT" | awk '/requests in/ {print $1}')
 echo "raw SQLite single-row commit rate:      $RAW commits/s (synchronous=$SQLITE_SYNCHRONOUS, as the server; $RAW_OTHER with $OTHER_SYNC)"
-echo "POST /projects/{id}/tasks (8 clients):  $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW") (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
+if [ "$INNER" = postgres ]; then
+  RAW_PG=$("$BUILD/pg_commit_rate" "$DB_URL" "$DUR" 1)
+  echo "raw PostgreSQL single-row commit rate:  $(echo "$RAW_PG" | awk -F'[= ]' '{print $2}') commits/s (autocommit INSERT, one connection; synchronous_commit=${RAW_PG##*=})"
+  RAW_PG=$(echo "$RAW_PG" | awk -F'[= ]' '{print $2}')
+  echo "POST /projects/{id}/tasks (8 clients):  $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW_PG") to raw PostgreSQL, $(ratio "$CREATE_RPS" "$RAW") to raw SQLite (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
+else
+  echo "POST /projects/{id}/tasks (8 clients):  $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW") (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
+fi
 wait_idle quiet
 if [ -n "$PAGES0" ]; then
   echo "  WAL pages written per create (create, relay, consumers): $(awk -v a="$(wal_pages)" -v b="$PAGES0" -v n="$CREATES" 'BEGIN {printf "%.1f", (a-b)/n}')"
@@ -227,6 +236,6 @@ if [ -z "$INNER" ] && [ "$PG" = 1 ]; then
   cleanup
   trap - EXIT
   echo
-  /usr/bin/python3 tests/api/pg_cluster.py run -- "$0" --inner-postgres --tasks "$TASKS" \
+  TASKHUB_PG_DURABLE=1 /usr/bin/python3 tests/api/pg_cluster.py run -- "$0" --inner-postgres --tasks "$TASKS" \
     $([ "$LATENCY_ONLY" = 1 ] && echo --latency-only) "$BUILD"
 fi

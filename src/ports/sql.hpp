@@ -160,6 +160,9 @@ class Database {
     uint64_t commits = 0;      // write transactions committed (a group commit counts once)
     uint64_t wal_pages = 0;    // pages those commits appended to the write-ahead log
     uint64_t checkpoints = 0;  // WAL checkpoints run, in the background and by the writer
+    uint64_t units = 0;        // write() units committed (units / commits: the group size)
+    uint64_t writer_busy_ns = 0;  // time the single writer spent in transactions (BEGIN to
+                                  // COMMIT): near one second per second, writes are queueing
   };
   virtual WriteStats write_stats() const { return {}; }
 

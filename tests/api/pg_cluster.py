@@ -72,8 +72,11 @@ class PgCluster:
         last = None
         for _ in range(5):  # a free port can be taken between choosing and binding: retry
             self.port = free_port()
-            opts = (f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 "
-                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            # Tests do not need crash safety; benchmarks set TASKHUB_PG_DURABLE=1 to measure
+            # PostgreSQL as it runs in production (fsync, synchronous_commit, full-page writes on).
+            durability = ("" if os.environ.get("TASKHUB_PG_DURABLE") == "1" else
+                          "-c fsync=off -c synchronous_commit=off -c full_page_writes=off ")
+            opts = (f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 " + durability +
                     "-c max_connections=200 -c shared_buffers=64MB")
             cp = self._as_pg([f"{PG_BIN}/pg_ctl", "-D", self.datadir, "-l", self.logfile, "-w", "-t", "60",
                               "-o", opts, "start"])

@@ -228,15 +228,18 @@ def test_graceful_shutdown_finishes_in_flight_requests(server_factory):
 def test_metrics_sqlite_write_costs(api, db_backend):
     """On SQLite /metrics counts commits and the WAL pages they wrote (what a write costs)."""
     def sample(text, name):
-        return int(next(ln.split()[1] for ln in text.splitlines() if ln.startswith(name + " ")))
+        return float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith(name + " ")))
 
     before = api.get("/metrics").text
     if db_backend != "sqlite":
         assert "taskhub_sqlite_wal_pages_total" not in before
         return
-    for name in ("taskhub_sqlite_commits_total", "taskhub_sqlite_wal_pages_total", "taskhub_sqlite_checkpoints_total"):
+    for name in ("taskhub_sqlite_commits_total", "taskhub_sqlite_wal_pages_total", "taskhub_sqlite_checkpoints_total",
+                 "taskhub_sqlite_write_units_total", "taskhub_sqlite_writer_busy_seconds_total"):
         assert f"# TYPE {name} counter" in before, name
     register(api)  # a write
     after = api.get("/metrics").text
     assert sample(after, "taskhub_sqlite_commits_total") > sample(before, "taskhub_sqlite_commits_total")
     assert sample(after, "taskhub_sqlite_wal_pages_total") > sample(before, "taskhub_sqlite_wal_pages_total")
+    assert sample(after, "taskhub_sqlite_write_units_total") > sample(before, "taskhub_sqlite_write_units_total")
+    assert sample(after, "taskhub_sqlite_writer_busy_seconds_total") > sample(before, "taskhub_sqlite_writer_busy_seconds_total")

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include "core/thread_name.hpp"
@@ -436,7 +437,8 @@ class SqliteDatabase final : public Database {
   CheckpointStats checkpoint_stats() const { return {ckpt_background_.load(), ckpt_writer_.load()}; }
   WriteStats write_stats() const override {
     return {wal_commits_.load(std::memory_order_relaxed), wal_frames_.load(std::memory_order_relaxed),
-            ckpt_background_.load(std::memory_order_relaxed) + ckpt_writer_.load(std::memory_order_relaxed)};
+            ckpt_background_.load(std::memory_order_relaxed) + ckpt_writer_.load(std::memory_order_relaxed),
+            units_.load(std::memory_order_relaxed), writer_busy_ns_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -557,8 +559,15 @@ class SqliteDatabase final : public Database {
     writer_thread_ = std::this_thread::get_id();
     struct Owner {
       std::atomic<std::thread::id>& t;
-      ~Owner() { t = std::thread::id(); }
-    } owner{writer_thread_};
+      std::atomic<uint64_t>& busy;
+      std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+      ~Owner() {
+        busy.fetch_add(static_cast<uint64_t>((std::chrono::steady_clock::now() - t0).count()),
+                       std::memory_order_relaxed);
+        t = std::thread::id();
+      }
+    } owner{writer_thread_, writer_busy_ns_};
+    static_assert(std::is_same_v<std::chrono::steady_clock::duration, std::chrono::nanoseconds>);
     try {
       writer_->begin("BEGIN IMMEDIATE");
     } catch (...) {
@@ -594,6 +603,7 @@ class SqliteDatabase final : public Database {
     }
     try {
       writer_->commit();
+      units_.fetch_add(ok.size(), std::memory_order_relaxed);
     } catch (...) {
       for (PendingWrite* w : ok) w->error = std::current_exception();
     }
@@ -612,6 +622,7 @@ class SqliteDatabase final : public Database {
   std::atomic<uint64_t> ckpt_background_{0}, ckpt_writer_{0};  // checkpoints run (checkpoint_stats)
   int wal_last_ = 0;  // WAL size (pages) after the previous commit (writer's WAL hook only)
   std::atomic<uint64_t> wal_commits_{0}, wal_frames_{0};  // commits and the pages they appended
+  std::atomic<uint64_t> units_{0}, writer_busy_ns_{0};     // write_stats()
   bool ckpt_stop_ = false;
   std::atomic<std::thread::id> writer_thread_{};
   std::vector<std::unique_ptr<SqliteConnection>> readers_;

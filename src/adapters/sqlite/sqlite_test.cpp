@@ -235,6 +235,13 @@ TEST_F(SqliteTest, WriteStatsCountCommitsAndTheirWalPages) {
   EXPECT_LE(after.wal_pages - before.wal_pages, 4 * kCommits);
   const auto ck = sqlite::checkpoint_stats(*db);
   EXPECT_EQ(after.checkpoints, ck.background + ck.by_writer);
+  EXPECT_EQ(after.units - before.units, kCommits + 1);  // units count the empty one too
+  EXPECT_GT(after.writer_busy_ns, before.writer_busy_ns);
+  // A failed unit is not a committed one, and the writer's time still counts.
+  EXPECT_THROW(db->write([](Connection& c) { c.exec("INSERT INTO t (k, v) VALUES (1, 'dup')"); }), Error);
+  const auto failed = db->write_stats();
+  EXPECT_EQ(failed.units, after.units);
+  EXPECT_GT(failed.writer_busy_ns, after.writer_busy_ns);
   EXPECT_EQ(open_database("sqlite::memory:")->write_stats().commits, 0u);  // no WAL, nothing counted
 }
 
