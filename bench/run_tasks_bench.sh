@@ -4,7 +4,8 @@
 # ratios to baselines measured in the same run:
 #   1. GET /api/v1/tasks/{id} req/s vs the minimal Beast server (bench/minimal_beast_server.cpp)
 #      (aim >= 0.4)
-#   2. POST /api/v1/projects/{id}/tasks (create) req/s vs the raw SQLite single-row commit rate
+#   2. POST /api/v1/projects/{id}/tasks (create) req/s, from BENCH_CONNECTIONS clients as the GET
+#      run (and from 8), vs the raw SQLite single-row commit rate
 #      (bench/sqlite_commit_rate, as bench/run_read_bench.sh) (aim >= 0.7), both with the same
 #      SQLITE_SYNCHRONOUS (default full: every commit fsynced, as taskhub's default); the rate
 #      with the other setting is printed beside it
@@ -166,9 +167,14 @@ CODE=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "$AUTH" -H 'Content-Typ
 # On SQLite /metrics counts the WAL pages written: per create, with the relay's and consumers'
 # writes it caused (read after the machine is idle again), the create's main cost there.
 wal_pages() { curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^taskhub_sqlite_wal_pages_total / {print $2}'; }
+# Two loads: $CONN clients (as the GET run: the server's create throughput, where the group
+# commit has writes to group) and 8 clients (fewer writes wait together: smaller groups).
+CREATE8_OUT=$(wrk -t1 -c8 -d"$(( DUR / 2 > 2 ? DUR / 2 : 2 ))s" -s "$TMP/create.lua" "$API/projects/$PROJECT/tasks")
+CREATE8_RPS=$(echo "$CREATE8_OUT" | rps)
+wait_idle quiet
 PAGES0=$(wal_pages)
-CREATE_OUT=$(wrk -t1 -c8 -d"${DUR}s" -s "$TMP/create.lua" "$API/projects/$PROJECT/tasks")
-NON2XX=$(echo "$CREATE_OUT" | awk '/Non-2xx/ {print $NF}')
+CREATE_OUT=$(wrk -t2 -c"$CONN" -d"${DUR}s" -s "$TMP/create.lua" "$API/projects/$PROJECT/tasks")
+NON2XX=$(echo "$CREATE_OUT$CREATE8_OUT" | awk '/Non-2xx/ {n += $NF} END {if (n) print n}')
 CREATE_RPS=$(echo "$CREATE_OUT" | rps)
 CREATES=$(echo "$CREATE_OUT" | awk '/requests in/ {print $1}')
 echo "raw SQLite single-row commit rate:      $RAW commits/s (synchronous=$SQLITE_SYNCHRONOUS, as the server; $RAW_OTHER with $OTHER_SYNC)"
@@ -176,10 +182,13 @@ if [ "$INNER" = postgres ]; then
   RAW_PG=$("$BUILD/pg_commit_rate" "$DB_URL" "$DUR" 1)
   echo "raw PostgreSQL single-row commit rate:  $(echo "$RAW_PG" | awk -F'[= ]' '{print $2}') commits/s (autocommit INSERT, one connection; synchronous_commit=${RAW_PG##*=})"
   RAW_PG=$(echo "$RAW_PG" | awk -F'[= ]' '{print $2}')
-  echo "POST /projects/{id}/tasks (8 clients):  $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW_PG") to raw PostgreSQL, $(ratio "$CREATE_RPS" "$RAW") to raw SQLite (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
+  RAW_OWN=$RAW_PG
+  echo "POST /projects/{id}/tasks ($CONN clients): $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW_PG") to raw PostgreSQL, $(ratio "$CREATE_RPS" "$RAW") to raw SQLite (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
 else
-  echo "POST /projects/{id}/tasks (8 clients):  $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW") (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
+  RAW_OWN=$RAW
+  echo "POST /projects/{id}/tasks ($CONN clients): $CREATE_RPS req/s   ratio $(ratio "$CREATE_RPS" "$RAW") (aim >= 0.7)${NON2XX:+ [$NON2XX non-2xx answers]}"
 fi
+echo "POST /projects/{id}/tasks (8 clients):  $CREATE8_RPS req/s   ratio $(ratio "$CREATE8_RPS" "$RAW_OWN")"
 wait_idle quiet
 if [ -n "$PAGES0" ]; then
   echo "  WAL pages written per create (create, relay, consumers): $(awk -v a="$(wal_pages)" -v b="$PAGES0" -v n="$CREATES" 'BEGIN {printf "%.1f", (a-b)/n}')"

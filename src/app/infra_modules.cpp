@@ -21,6 +21,8 @@ std::string write_metrics(const sql::Database& db) {
   counter("taskhub_sqlite_commits_total", "Write transactions committed (a group commit counts once).", st.commits);
   counter("taskhub_sqlite_wal_pages_total", "Pages the commits appended to the write-ahead log.", st.wal_pages);
   counter("taskhub_sqlite_checkpoints_total", "WAL checkpoints run.", st.checkpoints);
+  counter("taskhub_sqlite_wal_syncs_total", "fdatasyncs of the WAL that made commits durable (one covers many).",
+          st.wal_syncs);
   counter("taskhub_sqlite_write_units_total", "Write units committed (per commit: the group commit's size).", st.units);
   out += "# HELP taskhub_sqlite_writer_busy_seconds_total Time the single writer spent in transactions (near 1 s/s: "
          "writes queue).\n# TYPE taskhub_sqlite_writer_busy_seconds_total counter\ntaskhub_sqlite_writer_busy_seconds_total " +

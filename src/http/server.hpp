@@ -23,13 +23,15 @@ namespace taskhub::http {
 // than 4). Deployments on PostgreSQL, where handlers wait on the network, may raise it.
 int default_blocking_threads();
 // Pool size for requests that may write (every method but GET, HEAD and OPTIONS) when none is
-// configured. group_commit (SQLite): max(8, 4 * cores). There a write mostly waits for the one
-// writer, and the writes waiting together are committed as one group, so more of them waiting
-// means fewer, larger commits (19 instead of 26 WAL pages per create, 20% more creates/s with 8
-// threads than with 4, bench/run_tasks_bench.sh). Otherwise (PostgreSQL, writes run side by
-// side): default_blocking_threads(), because 8 threads created 15-20% fewer tasks/s than 4 in
-// one project, queueing on its number counter row. Reads run on the read pool, where they are
-// CPU-bound and more threads only cost switches.
+// configured. group_commit (SQLite): 64. There a write mostly waits: for the one writer, then
+// for the fsync that makes its group durable (run outside the write lock), and the writes
+// waiting together are committed as one group, so more of them waiting means fewer, larger
+// commits and fewer fsyncs. With 64 clients creating tasks: 8 threads 2.3k creates/s (3.5 units
+// per commit), 32 threads 3.8k (11), 64 threads 3.8k (18 per commit, 6 WAL pages per create);
+// with 128 clients 64 threads 4.2k (bench/run_tasks_bench.sh, session 7). Otherwise
+// (PostgreSQL, writes run side by side): default_blocking_threads(), because 8 threads created
+// 15-20% fewer tasks/s than 4 in one project, queueing on its number counter row. Reads run on
+// the read pool, where they are CPU-bound and more threads only cost switches.
 int default_write_threads(bool group_commit);
 
 struct ServerOptions {

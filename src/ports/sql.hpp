@@ -126,10 +126,11 @@ struct PoolOptions {
   int readers = 4;                 // SQLite reader connections / PostgreSQL pool size
   int busy_timeout_ms = 5000;      // SQLite busy_timeout; PostgreSQL lock_timeout
   int acquire_timeout_ms = 10000;  // waiting for a free connection -> TransientError
-  // SQLite: fsync the WAL in every COMMIT (synchronous=FULL), so an acknowledged write survives
-  // a power loss or an OS crash, not only a crash of the process. false: synchronous=NORMAL,
-  // faster, but the last commits before a power loss can roll back. PostgreSQL: its own
-  // synchronous_commit setting decides.
+  // SQLite: a write() returns only after its commit's WAL frames are fsynced, so an
+  // acknowledged write survives a power loss or an OS crash, not only a crash of the process
+  // (the fsync runs after COMMIT, outside the write lock, shared by concurrent commits). false:
+  // no fsync per commit (synchronous=NORMAL), faster, but the last commits before a power loss
+  // can roll back. PostgreSQL: its own synchronous_commit setting decides.
   bool sync_every_commit = true;
 };
 
@@ -163,6 +164,7 @@ class Database {
     uint64_t units = 0;        // write() units committed (units / commits: the group size)
     uint64_t writer_busy_ns = 0;  // time the single writer spent in transactions (BEGIN to
                                   // COMMIT): near one second per second, writes are queueing
+    uint64_t wal_syncs = 0;       // fdatasyncs that made commits durable (one covers many)
   };
   virtual WriteStats write_stats() const { return {}; }
 

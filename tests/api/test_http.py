@@ -235,11 +235,13 @@ def test_metrics_sqlite_write_costs(api, db_backend):
         assert "taskhub_sqlite_wal_pages_total" not in before
         return
     for name in ("taskhub_sqlite_commits_total", "taskhub_sqlite_wal_pages_total", "taskhub_sqlite_checkpoints_total",
-                 "taskhub_sqlite_write_units_total", "taskhub_sqlite_writer_busy_seconds_total"):
+                 "taskhub_sqlite_write_units_total", "taskhub_sqlite_writer_busy_seconds_total",
+                 "taskhub_sqlite_wal_syncs_total"):
         assert f"# TYPE {name} counter" in before, name
     register(api)  # a write
     after = api.get("/metrics").text
     assert sample(after, "taskhub_sqlite_commits_total") > sample(before, "taskhub_sqlite_commits_total")
     assert sample(after, "taskhub_sqlite_wal_pages_total") > sample(before, "taskhub_sqlite_wal_pages_total")
     assert sample(after, "taskhub_sqlite_write_units_total") > sample(before, "taskhub_sqlite_write_units_total")
+    assert sample(after, "taskhub_sqlite_wal_syncs_total") > sample(before, "taskhub_sqlite_wal_syncs_total")  # durable
     assert sample(after, "taskhub_sqlite_writer_busy_seconds_total") > sample(before, "taskhub_sqlite_writer_busy_seconds_total")

@@ -11,9 +11,14 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <filesystem>
@@ -85,8 +90,9 @@ class SqliteConnection final : public Connection {
         std::string mode = pragma_text("PRAGMA journal_mode=WAL");
         if (mode != "wal") spdlog::warn("sqlite: journal_mode is '{}', not WAL; readers will block the writer", mode);
       }
-      exec_script(opt.sync_every_commit ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
-      exec_script("PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+      // NORMAL: COMMIT itself does not fsync. With PoolOptions::sync_every_commit the database
+      // fsyncs the WAL after COMMIT, outside the write lock (SqliteDatabase::make_durable).
+      exec_script("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
       exec_script(reader ? "PRAGMA cache_size=-8000;" : "PRAGMA cache_size=-16000;");
       if (!in_memory) exec_script("PRAGMA mmap_size=268435456;");
       if (reader) exec_script("PRAGMA query_only=1;");
@@ -364,6 +370,7 @@ class SqliteDatabase final : public Database {
 
   ~SqliteDatabase() override {
     stop_checkpointer();
+    if (wal_fd_ >= 0) ::close(wal_fd_);
     readers_.clear();
     if (writer_) {
       try {
@@ -389,7 +396,9 @@ class SqliteDatabase final : public Database {
     std::unique_lock lk(queue_mu_);
     queue_.push_back(&me);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.acquire_timeout_ms);
-    while (!me.done && queue_.front() != &me) {
+    // A unit taken into a group waits for its outcome (the group may already have left the
+    // queue while its leader syncs the WAL); one not yet taken waits to head the queue.
+    while (!me.done && (me.taken || queue_.front() != &me)) {
       if (me.cv.wait_until(lk, deadline) == std::cv_status::timeout && !me.done && !me.taken &&
           queue_.front() != &me) {
         queue_.erase(std::find(queue_.begin(), queue_.end(), &me));
@@ -438,7 +447,8 @@ class SqliteDatabase final : public Database {
   WriteStats write_stats() const override {
     return {wal_commits_.load(std::memory_order_relaxed), wal_frames_.load(std::memory_order_relaxed),
             ckpt_background_.load(std::memory_order_relaxed) + ckpt_writer_.load(std::memory_order_relaxed),
-            units_.load(std::memory_order_relaxed), writer_busy_ns_.load(std::memory_order_relaxed)};
+            units_.load(std::memory_order_relaxed), writer_busy_ns_.load(std::memory_order_relaxed),
+            wal_syncs_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -479,7 +489,7 @@ class SqliteDatabase final : public Database {
     me->wal_frames_.fetch_add(static_cast<uint64_t>(pages >= me->wal_last_ ? pages - me->wal_last_ : pages),
                               std::memory_order_relaxed);
     me->wal_last_ = pages;
-    me->wal_commits_.fetch_add(1, std::memory_order_relaxed);
+    me->wal_commits_.fetch_add(1, std::memory_order_release);  // also the commit's sequence number
     if (pages >= kWriterCheckpointPages) {
       me->ckpt_mark_ = pages;
       ++me->ckpt_writer_;
@@ -537,6 +547,8 @@ class SqliteDatabase final : public Database {
   static constexpr std::size_t kMaxGroup = 32;
 
   // Called with queue_mu_ held by the thread whose unit heads the queue.
+  // The group leaves the queue as soon as its COMMIT returns, so the next group can write
+  // while this one's WAL frames go to disk; its units are acknowledged only after that.
   void lead(std::unique_lock<std::mutex>& lk) {
     std::vector<PendingWrite*> group;
     for (PendingWrite* w : queue_) {
@@ -545,17 +557,58 @@ class SqliteDatabase final : public Database {
       group.push_back(w);
     }
     lk.unlock();
-    run_group(group);
+    const uint64_t seq = run_group(group);
     lk.lock();
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(group.size()));
+    if (!queue_.empty()) queue_.front()->cv.notify_one();  // the next leader
+    if (opt_.sync_every_commit && seq != 0) {
+      lk.unlock();
+      make_durable(seq);
+      lk.lock();
+    }
     for (PendingWrite* w : group) {
       w->done = true;
       w->cv.notify_one();
     }
-    if (!queue_.empty()) queue_.front()->cv.notify_one();  // the next leader
   }
 
-  void run_group(const std::vector<PendingWrite*>& group) {
+  // Durability without holding the writer. SQLite's synchronous=FULL fsyncs the WAL inside
+  // COMMIT, with the write lock held: every other write waits for the disk (with eight create
+  // clients the writer was busy 0.91 s per second, 96 µs more per create than without the
+  // fsync). Here COMMIT only writes the frames (synchronous=NORMAL) and the group's leader
+  // fsyncs the WAL after handing the writer on; one fdatasync covers every commit that returned
+  // before it started, so concurrent leaders mostly find their commit already synced. Other
+  // connections can read a committed group's rows during that fsync; its own callers are
+  // answered after it (the guarantee: nothing acknowledged to a writer is lost).
+  // The WAL file is opened once by name: SQLite unlinks it only when the last connection closes,
+  // and the writer connection stays open for this object's lifetime.
+  // An fsync that fails leaves unknown bytes on disk while the rows are already visible: as
+  // PostgreSQL does since 2018, the process stops rather than answer either way; on restart
+  // SQLite recovers the WAL from what reached the disk.
+  void make_durable(uint64_t seq) {
+    std::lock_guard lk(sync_mu_);
+    if (synced_seq_ >= seq) return;
+    const uint64_t upto = wal_commits_.load(std::memory_order_acquire);  // all returned from COMMIT
+    if (wal_fd_ < 0) {
+      const char* wal = sqlite3_filename_wal(sqlite3_db_filename(writer_->handle(), "main"));
+      wal_fd_ = wal ? ::open(wal, O_RDONLY | O_CLOEXEC) : -1;
+      if (wal_fd_ < 0) {
+        spdlog::critical("sqlite: cannot open the WAL file {} to sync it: {}", wal ? wal : "?", std::strerror(errno));
+        std::abort();
+      }
+    }
+    if (::fdatasync(wal_fd_) != 0) {
+      spdlog::critical("sqlite: fdatasync of the WAL failed ({}): stopping, committed writes may not be on disk",
+                       std::strerror(errno));
+      std::abort();
+    }
+    wal_syncs_.fetch_add(1, std::memory_order_relaxed);
+    synced_seq_ = upto;
+  }
+
+  // Returns the sequence number of the group's commit when it wrote WAL frames (0: nothing to
+  // make durable: it wrote nothing, failed, or the database has no WAL).
+  uint64_t run_group(const std::vector<PendingWrite*>& group) {
     writer_thread_ = std::this_thread::get_id();
     struct Owner {
       std::atomic<std::thread::id>& t;
@@ -572,8 +625,9 @@ class SqliteDatabase final : public Database {
       writer_->begin("BEGIN IMMEDIATE");
     } catch (...) {
       for (PendingWrite* w : group) w->error = std::current_exception();
-      return;
+      return 0;
     }
+    const uint64_t seq_before = wal_commits_.load(std::memory_order_relaxed);
     const bool grouped = group.size() > 1;
     std::vector<PendingWrite*> ok;
     for (PendingWrite* w : group) {
@@ -598,7 +652,7 @@ class SqliteDatabase final : public Database {
         writer_->rollback();
         for (PendingWrite* o : ok)
           o->error = std::make_exception_ptr(TransientError("sqlite: a grouped write failed the transaction; retry"));
-        return;
+        return 0;
       }
     }
     try {
@@ -606,7 +660,10 @@ class SqliteDatabase final : public Database {
       units_.fetch_add(ok.size(), std::memory_order_relaxed);
     } catch (...) {
       for (PendingWrite* w : ok) w->error = std::current_exception();
+      return 0;
     }
+    const uint64_t seq = wal_commits_.load(std::memory_order_relaxed);  // the WAL hook counted it
+    return seq != seq_before ? seq : 0;
   }
 
   PoolOptions opt_;
@@ -622,7 +679,10 @@ class SqliteDatabase final : public Database {
   std::atomic<uint64_t> ckpt_background_{0}, ckpt_writer_{0};  // checkpoints run (checkpoint_stats)
   int wal_last_ = 0;  // WAL size (pages) after the previous commit (writer's WAL hook only)
   std::atomic<uint64_t> wal_commits_{0}, wal_frames_{0};  // commits and the pages they appended
-  std::atomic<uint64_t> units_{0}, writer_busy_ns_{0};     // write_stats()
+  std::atomic<uint64_t> units_{0}, writer_busy_ns_{0}, wal_syncs_{0};  // write_stats()
+  std::mutex sync_mu_;       // make_durable: one fdatasync at a time
+  uint64_t synced_seq_ = 0;  // commits up to this sequence number are on disk (sync_mu_)
+  int wal_fd_ = -1;          // the WAL file, opened at the first sync (sync_mu_)
   bool ckpt_stop_ = false;
   std::atomic<std::thread::id> writer_thread_{};
   std::vector<std::unique_ptr<SqliteConnection>> readers_;
