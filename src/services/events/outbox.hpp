@@ -48,6 +48,7 @@ class SqlOutbox final : public Outbox {
   std::string stream_name();
 
  private:
+  void prefer_indexes(sql::Connection& c);  // see outbox.cpp
   sql::Database& db_;
   Clock& clock_;
 };
