@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "commit_rate_row.hpp"
+
 namespace {
 
 using Conn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
@@ -37,14 +39,6 @@ Res check(PGconn* c, PGresult* r, const char* what) {
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
     throw std::runtime_error(std::string(what) + ": " + PQerrorMessage(c));
   return res;
-}
-
-std::string fake_id(std::mt19937_64& rng) {
-  static const char* hex = "0123456789abcdef";
-  std::string s(36, '-');
-  for (int i = 0; i < 36; ++i)
-    if (i != 8 && i != 13 && i != 18 && i != 23) s[static_cast<std::size_t>(i)] = hex[rng() & 15];
-  return s;
 }
 
 }  // namespace
@@ -83,12 +77,12 @@ int main(int argc, char** argv) {
             "prepare");
       // Seeded apart per run too: a second run on the same table must not repeat ids.
       std::mt19937_64 rng(std::random_device{}() ^ (static_cast<unsigned long long>(tid) * 7919 + 1));
-      const std::string project = fake_id(rng);
-      const std::string title = "Benchmark task: a realistic title of some forty characters";
-      const std::string desc(300, 'd');
+      const std::string project = bench::fake_id(rng);
+      const std::string& title = bench::kTitle;
+      const std::string& desc = bench::kDescription;
       long long n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        const std::string id = fake_id(rng);
+        const std::string id = bench::fake_id(rng);
         const std::string number = std::to_string(n + 1);
         const std::string priority = std::to_string(n % 5);
         const std::string now = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "commit_rate_row.hpp"
+
 namespace {
 
 void check(int rc, sqlite3* db, const char* what) {
@@ -51,15 +53,6 @@ sqlite3* open_db(const std::string& path) {
   exec(db, "PRAGMA cache_size=-16000;");
   exec(db, "PRAGMA mmap_size=268435456;");
   return db;
-}
-
-// A row shaped like a task: text id (UUID-like), parent id, title, description, numbers.
-std::string fake_id(std::mt19937_64& rng) {
-  static const char* hex = "0123456789abcdef";
-  std::string s(36, '-');
-  for (int i = 0; i < 36; ++i)
-    if (i != 8 && i != 13 && i != 18 && i != 23) s[static_cast<std::size_t>(i)] = hex[rng() & 15];
-  return s;
 }
 
 }  // namespace
@@ -100,12 +93,12 @@ int main(int argc, char** argv) {
             db, "prepare");
       check(sqlite3_prepare_v3(db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit, nullptr), db, "prepare");
       std::mt19937_64 rng(static_cast<unsigned long long>(tid) * 7919 + 1);
-      const std::string project = fake_id(rng);
-      const std::string title = "Benchmark task: a realistic title of some forty characters";
-      const std::string desc(300, 'd');
+      const std::string project = bench::fake_id(rng);
+      const std::string& title = bench::kTitle;
+      const std::string& desc = bench::kDescription;
       long long n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        std::string id = fake_id(rng);
+        std::string id = bench::fake_id(rng);
         auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
