@@ -141,6 +141,21 @@ std::optional<int64_t> Row::opt_i64(std::size_t i) const {
   return i64(i);
 }
 
+void Connection::before_commit(std::string key, std::function<void(Connection&)> fn) {
+  for (const auto& [k, f] : before_commit_)
+    if (k == key) return;
+  before_commit_.emplace_back(std::move(key), std::move(fn));
+}
+
+void Connection::run_before_commit() {
+  // A callback may register another one (appending while we walk by index is fine).
+  for (std::size_t i = 0; i < before_commit_.size(); ++i) {
+    auto fn = before_commit_[i].second;
+    fn(*this);
+  }
+  before_commit_.clear();
+}
+
 std::unique_ptr<Database> open_database(const std::string& url, const PoolOptions& options) {
   auto starts_with = [&](std::string_view prefix) { return url.rfind(prefix, 0) == 0; };
   if (starts_with("sqlite:")) return sqlite::open(url, options);

@@ -120,6 +120,24 @@ class Connection {
   int64_t exec(std::string_view sql, std::initializer_list<Param> params = {}) {
     return query(sql, params).affected;
   }
+
+  // Inside a write unit: runs fn once at the end of the current transaction, after every unit
+  // in it (SQLite's group commit runs many) and outside their savepoints, just before COMMIT. A
+  // second call with the same key in the same transaction does nothing, so fn must handle what
+  // every unit left for it (typically rows in a staging table). If fn throws, the whole
+  // transaction rolls back and every unit in it fails. A unit rolled back alone leaves its
+  // registration, so fn must also cope with finding nothing to do. What it is for: work that
+  // is much cheaper once per transaction than once per unit (FTS5 writes a new segment at the
+  // end of every statement and savepoint that touched it: tasks' search rows).
+  void before_commit(std::string key, std::function<void(Connection&)> fn);
+
+ protected:
+  // For adapters: begin() forgets what an earlier transaction left; commit() runs them first.
+  void forget_before_commit() noexcept { before_commit_.clear(); }
+  void run_before_commit();
+
+ private:
+  std::vector<std::pair<std::string, std::function<void(Connection&)>>> before_commit_;
 };
 
 struct PoolOptions {

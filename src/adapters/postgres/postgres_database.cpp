@@ -204,6 +204,7 @@ class PgConnection final : public Connection {
   // (first_query), saving a round trip per transaction. A unit that runs no statement sends
   // nothing at all.
   void begin(const char* stmt) {
+    forget_before_commit();
     in_tx_ = false;
     pending_begin_ = nullptr;
     if (PQtransactionStatus(conn_) != PQTRANS_IDLE) raw_exec("ROLLBACK");
@@ -215,6 +216,14 @@ class PgConnection final : public Connection {
   // connection reads it, long after it arrived): a read-only transaction's reads are already
   // returned and its COMMIT cannot change them, so waiting for it would only add a round trip.
   void commit(bool read_only = false) {
+    if (!read_only) {
+      try {
+        run_before_commit();
+      } catch (...) {
+        rollback();
+        throw;
+      }
+    }
     in_tx_ = false;
     if (pending_begin_) {  // nothing ran: there is no transaction to end
       pending_begin_ = nullptr;

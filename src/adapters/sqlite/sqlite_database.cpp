@@ -140,6 +140,7 @@ class SqliteConnection final : public Connection {
   }
 
   void begin(const char* stmt) {
+    forget_before_commit();
     if (!sqlite3_get_autocommit(db_)) raw_exec("ROLLBACK");  // leftover from a failure
     raw_exec(stmt);
     in_tx_ = true;
@@ -156,6 +157,8 @@ class SqliteConnection final : public Connection {
       throw Error("sqlite: the transaction was ended early by a statement inside it");
     }
     try {
+      run_before_commit();
+      if (tx_failed_) throw Error("sqlite: a statement before COMMIT failed; rolled back");
       raw_exec("COMMIT");
     } catch (...) {
       rollback();

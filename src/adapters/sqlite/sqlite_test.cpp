@@ -58,6 +58,57 @@ TEST_F(SqliteTest, CommitsAreSyncedBeforeTheyAreAcknowledgedUnlessToldOtherwise)
   EXPECT_EQ(run("normal.db", false), 0u);
 }
 
+// Connection::before_commit: a staging table filled by many units is flushed once per
+// transaction, after every unit of a group commit, before COMMIT.
+TEST_F(SqliteTest, BeforeCommitRunsOncePerTransactionAfterItsUnits) {
+  auto db = open_database("sqlite://" + dir_ + "/staging.db");
+  db->write([](Connection& c) {
+    c.exec_script("CREATE TABLE staged (k INTEGER PRIMARY KEY); CREATE TABLE flushed (k INTEGER PRIMARY KEY); "
+                  "CREATE TABLE flushes (n INTEGER NOT NULL, rows INTEGER NOT NULL)");
+  });
+  auto flush = [](Connection& c) {
+    const int64_t n = c.query("SELECT count(*) FROM staged").first()->i64(0);
+    c.exec("INSERT INTO flushes (n, rows) VALUES (1, ?)", {n});
+    c.exec("INSERT INTO flushed (k) SELECT k FROM staged");
+    c.exec("DELETE FROM staged");
+  };
+  const auto before = db->write_stats();
+  constexpr int kThreads = 8, kWrites = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWrites; ++i)
+        db->write([&](Connection& c) {
+          c.exec("INSERT INTO staged (k) VALUES (?)", {int64_t{t * 1000 + i}});
+          c.before_commit("flush", flush);
+          c.before_commit("flush", flush);  // the same key twice: still one flush
+        });
+    });
+  for (auto& th : threads) th.join();
+  const auto after = db->write_stats();
+  db->read([&](Connection& c) {
+    EXPECT_EQ(c.query("SELECT count(*) FROM staged").first()->i64(0), 0);
+    EXPECT_EQ(c.query("SELECT count(*) FROM flushed").first()->i64(0), kThreads * kWrites);
+    const int64_t flushes = c.query("SELECT count(*) FROM flushes").first()->i64(0);
+    EXPECT_EQ(static_cast<uint64_t>(flushes), after.commits - before.commits);  // one per transaction
+    EXPECT_EQ(c.query("SELECT count(*) FROM flushes WHERE rows = 0").first()->i64(0), 0);
+  });
+}
+
+TEST_F(SqliteTest, AFailingBeforeCommitRollsTheTransactionBack) {
+  auto db = open_database("sqlite://" + dir_ + "/staging_fail.db");
+  db->write([](Connection& c) { c.exec("CREATE TABLE t (k INTEGER PRIMARY KEY)"); });
+  EXPECT_THROW(db->write([](Connection& c) {
+    c.exec("INSERT INTO t (k) VALUES (1)");
+    c.before_commit("bad", [](Connection& cc) { cc.exec("INSERT INTO t (k) VALUES (1)"); });  // duplicate key
+  }),
+               Error);
+  // Nothing of it stands, and the next transaction does not inherit the registration.
+  db->write([](Connection& c) { c.exec("INSERT INTO t (k) VALUES (2)"); });
+  EXPECT_EQ(db->read_value([](Connection& c) { return c.query("SELECT group_concat(k) FROM t").first()->str(0); }),
+            "2");
+}
+
 TEST_F(SqliteTest, ConcurrentCommitsShareTheirSyncs) {
   auto db = open_database("sqlite://" + dir_ + "/shared.db");
   db->write([](Connection& c) { c.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"); });

@@ -651,14 +651,27 @@ std::string fts5_query(std::string_view text, const std::vector<std::string>& pr
 
 namespace {
 
+// SQLite: moves the transaction's staged search rows into FTS5 in one statement, so FTS5
+// writes one segment per transaction (per group commit) instead of one per unit
+// (migrations/sqlite/014_task_search_staging.sql). Staged rows of tasks deleted since are dropped.
+void flush_search_staging(sql::Connection& c) {
+  c.exec(
+      "INSERT INTO task_search (rowid, title, body, scope) SELECT s.task_rowid, s.title, s.body, s.scope "
+      "FROM task_search_staging s WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.rowid = s.task_rowid)");
+  c.exec("DELETE FROM task_search_staging");
+}
+
 // Writes the task's search row (the task row must exist; on SQLite any earlier row must be gone).
-// The scope token (SQLite) and project_id (PostgreSQL) come from the task row itself.
+// The scope token (SQLite) and project_id (PostgreSQL) come from the task row itself. On SQLite
+// the row reaches task_search just before COMMIT (flush_search_staging).
 void write_search_row(sql::Connection& c, sql::Dialect dialect, const std::string& task_id, const std::string& title,
                       const std::string& body) {
   if (dialect == sql::Dialect::sqlite) {
-    c.exec(std::string("INSERT INTO task_search (rowid, title, body, scope) SELECT rowid, ?, ?, ") + kFts5ScopeSql +
-               " FROM tasks WHERE id = ?",
+    c.exec(std::string("INSERT OR REPLACE INTO task_search_staging (task_rowid, title, body, scope) SELECT rowid, ?, "
+                       "?, ") +
+               kFts5ScopeSql + " FROM tasks WHERE id = ?",
            {title, body, task_id});
+    c.before_commit("tasks.search_staging", flush_search_staging);
   } else {
     c.exec(
         "INSERT INTO task_search (task_id, project_id, doc) SELECT id, project_id, "

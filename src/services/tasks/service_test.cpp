@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <functional>
 #include <limits>
 #include <set>
@@ -436,6 +438,40 @@ TEST_P(TasksServiceTest, FullTextSearch) {
   EXPECT_EQ(seen.front(), top);
   svc_->purge_project(web_);
   EXPECT_TRUE(svc_->list_tasks(alice_, web_, TaskQuery{}).items.empty());
+}
+
+// Tasks created by concurrent requests share one transaction (SQLite's group commit), and their
+// search rows reach the index together at its end: every one is found, once, by its own word.
+TEST_P(TasksServiceTest, TasksCreatedTogetherAreAllSearchable) {
+  constexpr int kThreads = 8, kEach = 6;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        CreateTaskInput in;
+        in.title = "together word" + std::to_string(t * 100 + i);
+        svc_->create_task(alice_, web_, in);
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i) {
+      const std::string word = "word" + std::to_string(t * 100 + i);
+      TaskQuery q;
+      q.text = word;
+      auto r = svc_->list_tasks(alice_, web_, q);
+      ASSERT_EQ(r.items.size(), 1u) << word;
+      EXPECT_EQ(r.items[0].title, "together " + word);
+    }
+  TaskQuery all;
+  all.text = "together";
+  all.limit = 100;
+  EXPECT_EQ(svc_->list_tasks(alice_, web_, all).items.size(), static_cast<std::size_t>(kThreads * kEach));
+  if (db().dialect() == sql::Dialect::sqlite)  // nothing left staged between transactions
+    EXPECT_EQ(db().read_value([](sql::Connection& c) {
+      return c.query("SELECT count(*) FROM task_search_staging").first()->i64(0);
+    }),
+              0);
 }
 
 TEST_P(TasksServiceTest, FullTextSearchStaysInItsProject) {
