@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/metrics_text.hpp"
 #include "ports/migrations.hpp"
 
 namespace taskhub {
@@ -14,19 +15,15 @@ namespace {
 std::string write_metrics(const sql::Database& db) {
   const auto st = db.write_stats();
   std::string out;
-  auto counter = [&](const char* name, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
+  auto counter = [&](const char* name, const char* help, auto value) { append_metric(out, name, "counter", help, value); };
   counter("taskhub_sqlite_commits_total", "Write transactions committed (a group commit counts once).", st.commits);
   counter("taskhub_sqlite_wal_pages_total", "Pages the commits appended to the write-ahead log.", st.wal_pages);
   counter("taskhub_sqlite_checkpoints_total", "WAL checkpoints run.", st.checkpoints);
   counter("taskhub_sqlite_wal_syncs_total", "fdatasyncs of the WAL that made commits durable (one covers many).",
           st.wal_syncs);
   counter("taskhub_sqlite_write_units_total", "Write units committed (per commit: the group commit's size).", st.units);
-  out += "# HELP taskhub_sqlite_writer_busy_seconds_total Time the single writer spent in transactions (near 1 s/s: "
-         "writes queue).\n# TYPE taskhub_sqlite_writer_busy_seconds_total counter\ntaskhub_sqlite_writer_busy_seconds_total " +
-         std::to_string(static_cast<double>(st.writer_busy_ns) / 1e9) + "\n";
+  counter("taskhub_sqlite_writer_busy_seconds_total", "Time the single writer spent in transactions (near 1 s/s: writes queue).",
+          static_cast<double>(st.writer_busy_ns) / 1e9);
   return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/ids.hpp"
 #include "core/json_input.hpp"
+#include "core/metrics_text.hpp"
 #include "core/time.hpp"
 
 namespace taskhub {
@@ -174,6 +175,24 @@ TEST(RunProcess, OutputExitCodeAndDeadline) {
   EXPECT_EQ(big.output.size(), 1000u);  // bounded
   EXPECT_EQ(big.exit_code, 0);
   EXPECT_THROW(run_process({"/nonexistent/program"}, std::chrono::seconds(1)), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace taskhub
+
+namespace taskhub {
+namespace {
+
+TEST(MetricsText, OneMetricWithHelpTypeAndSample) {
+  std::string out;
+  append_metric(out, "x_total", "counter", "Things counted.", uint64_t{42});
+  append_metric(out, "y_seconds_total", "counter", "Time spent.", 1.5);
+  append_metric(out, "z", "gauge", "Labelled.", int64_t{-3}, R"({kind="a"})");
+  EXPECT_EQ(out,
+            "# HELP x_total Things counted.\n# TYPE x_total counter\nx_total 42\n"
+            "# HELP y_seconds_total Time spent.\n# TYPE y_seconds_total counter\ny_seconds_total 1.500000\n"
+            "# HELP z Labelled.\n# TYPE z gauge\nz{kind=\"a\"} -3\n");
+  EXPECT_EQ(format_metric_value(3.0), "3");
 }
 
 }  // namespace

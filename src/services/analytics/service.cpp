@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/ids.hpp"
 #include "core/json_output.hpp"
+#include "core/metrics_text.hpp"
 #include "core/pagination.hpp"
 #include "core/time.hpp"
 #include "services/analytics/format.hpp"
@@ -205,8 +206,7 @@ BackgroundLoop::Next AnalyticsService::consume_tick() {
 std::string AnalyticsService::metrics() const {
   std::string out;
   auto line = [&](const char* name, const char* type, const char* help, int64_t v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(v) + "\n";
+    append_metric(out, name, type, help, v);
   };
   line("taskhub_analytics_events_applied_total", "counter", "Task events applied to the analytics read model (this process).",
        applied_.load());

@@ -10,6 +10,7 @@
 
 #include "adapters/redis/redis_bus.hpp"
 #include "core/error.hpp"
+#include "core/metrics_text.hpp"
 #include "core/pagination.hpp"
 #include "services/events/dispatch.hpp"
 #include "services/events/outbox.hpp"
@@ -168,8 +169,7 @@ class EventsModule final : public Module {
   std::string metrics() {
     std::string out;
     auto line = [&](const char* name, const char* type, const char* help, auto value) {
-      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-             std::to_string(value) + "\n";
+      append_metric(out, name, type, help, value);
     };
     line("taskhub_events_published_total", "counter", "Events this process's relay published on the bus.",
          relay_->published_total());

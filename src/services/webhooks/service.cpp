@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/metrics_text.hpp"
 #include "core/time.hpp"
 
 namespace taskhub::webhooks {
@@ -442,8 +443,7 @@ void WebhookService::deliver(const jobs::Job& job) {
 std::string WebhookService::metrics() const {
   std::string out;
   auto line = [&](const char* name, const char* type, const char* help, const std::string& labels, int64_t v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-    out += std::string(name) + labels + " " + std::to_string(v) + "\n";
+    append_metric(out, name, type, help, v, labels);
   };
   line("taskhub_webhook_attempts_succeeded_total", "counter", "Webhook delivery attempts answered 2xx (this process).",
        "", attempts_ok_.load());
