@@ -33,12 +33,12 @@ TEST(Config, TaskPurgeDays) {
 
 TEST(Config, WritePoolSizeByDatabase) {
   // SQLite groups waiting writes into one commit: a larger write pool; PostgreSQL runs writes
-  // side by side, and more threads there only queued on row locks.
+  // side by side, each waiting on the network and its WAL flush.
   const int sqlite = write_pool_size(config_from_map({{"DATABASE_URL", "sqlite:///tmp/x.db"}}));
   const int postgres = write_pool_size(config_from_map({{"DATABASE_URL", "postgres://u@h/db"}}));
   EXPECT_GE(sqlite, 8);
   EXPECT_EQ(sqlite, http::default_write_threads(true));
-  EXPECT_EQ(postgres, http::default_blocking_threads());
+  EXPECT_EQ(postgres, http::default_write_threads(false));
   EXPECT_LT(postgres, sqlite);
   EXPECT_EQ(write_pool_size(config_from_map({{"DATABASE_URL", "postgres://u@h/db"}, {"WRITE_THREADS", "12"}})), 12);
   EXPECT_THROW(config_from_map({{"WRITE_THREADS", "-1"}}), std::runtime_error);

@@ -1680,8 +1680,8 @@ int default_blocking_threads() {
 }
 
 int default_write_threads(bool group_commit) {
-  if (!group_commit) return default_blocking_threads();
-  return 64;  // waiting writes are what a group commit groups: see server.hpp
+  if (!group_commit) return 16;  // PostgreSQL: writes wait on the network and the WAL flush
+  return 64;                     // waiting writes are what a group commit groups: see server.hpp
 }
 
 void Server::start() {

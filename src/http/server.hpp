@@ -29,9 +29,13 @@ int default_blocking_threads();
 // commits and fewer fsyncs. With 64 clients creating tasks: 8 threads 2.3k creates/s (3.5 units
 // per commit), 32 threads 3.8k (11), 64 threads 3.8k (18 per commit, 6 WAL pages per create);
 // with 128 clients 64 threads 4.2k (bench/run_tasks_bench.sh, session 7). Otherwise
-// (PostgreSQL, writes run side by side): default_blocking_threads(), because 8 threads created
-// 15-20% fewer tasks/s than 4 in one project, queueing on its number counter row. Reads run on
-// the read pool, where they are CPU-bound and more threads only cost switches.
+// (PostgreSQL, writes run side by side): 16. A write there waits on the network and on its
+// commit's WAL flush, which PostgreSQL shares among the commits waiting for it. 64 clients
+// creating tasks in one project (durable cluster, DB_POOL_SIZE 4): 4 threads 0.77-0.83k
+// creates/s, 8 threads 0.8-1.05k, 16 threads 1.0-1.05k, 32 threads 0.95-1.15k (session 8, after
+// the number counter left the create's transaction; before, the creates queued on that row and
+// 4 threads did best). Reads run on the read pool, where they are CPU-bound and more threads
+// only cost switches.
 int default_write_threads(bool group_commit);
 
 struct ServerOptions {

@@ -27,6 +27,16 @@ namespace {
 
 constexpr double kPositionStep = 1024.0;
 
+// A position after every task of a state whose last position is `last`: the next multiple of the
+// step, plus an offset given by the task's number. Writes that run side by side (PostgreSQL) can
+// read the same last position, or each other's; two of them tie only with the same multiple and
+// numbers 1024 apart, which would take 1024 writes in flight in one state. (Without the offset 40
+// concurrent creates made 14 positions, and a move between tied tasks finds no room.)
+double bottom_position(std::optional<double> last, int64_t number) {
+  return (std::floor(last.value_or(0.0) / kPositionStep) + 1) * kPositionStep +
+         static_cast<double>(number % 1024) * (kPositionStep / 1024);
+}
+
 // Notifications ("comment on / state change of a task I watch") need the watchers at the time
 // of the change; not every watcher comes from a watcher.added event (creators and assignees
 // are added implicitly), so the event carries them: payload.watcher_ids.
@@ -301,7 +311,7 @@ Task apply_update(sql::Connection& c, const std::string& user, int64_t now, cons
       t.position = pos;
     }
   } else if (state_changed) {
-    t.position = repo::last_position(c, pid, t.state_id).value_or(0.0) + kPositionStep;
+    t.position = bottom_position(repo::last_position(c, pid, t.state_id), t.number);
   }
   if (assignees && *assignees != t.assignee_ids) {
     ch.add(t, user, now, "assignee_ids", join(t.assignee_ids), join(*assignees));
@@ -683,8 +693,11 @@ Task TasksService::create_task(const std::string& user, const std::string& proje
   auto assignees = dedup(in.assignee_ids.value_or(std::vector<std::string>{}));
   auto labels = dedup(in.label_ids.value_or(std::vector<std::string>{}));
   // The checks share one read unit (the in-process projects client joins it).
-  db_.read([&](sql::Connection&) {
+  db_.read([&](sql::Connection& c) {
     acc_found = writable(user, project_id);
+    // Checked here as well as in the write unit (where it is authoritative): a bad parent is
+    // refused before a number is reserved for the task.
+    if (in.parent_id) check_parent(c, project_id, *in.parent_id, "");
     if (in.state_id) {
       if (is_uuid(*in.state_id)) state = projects_.state(project_id, *in.state_id);
       if (!state || state->project_id != project_id) throw bad_field("state_id", "must be a state of this project");
@@ -719,6 +732,7 @@ Task TasksService::create_task(const std::string& user, const std::string& proje
   t.label_ids = labels;
   t.recurrence = in.recurrence;
 
+  if (db_.dialect() == sql::Dialect::postgres) t.number = reserve_number(project_id);
   db_.write([&](sql::Connection& c) {
     if (t.parent_id) check_parent(c, project_id, *t.parent_id, "");
     insert_new_task(c, user, acc.workspace_id, t);
@@ -726,10 +740,26 @@ Task TasksService::create_task(const std::string& user, const std::string& proje
   return t;
 }
 
+// PostgreSQL runs writes side by side, and the project's counter row is the one row every create
+// in a project updates: taken inside the create's transaction, its lock was held through the
+// whole transaction and its fsync, so a project's creates ran one at a time whatever the number
+// of clients (64 clients: 600-700 creates/s against 4k raw commits/s). Here the number is taken in
+// a transaction of its own that holds the lock for one statement and commits without waiting for
+// its WAL flush. That is safe: WAL is flushed in order, so the durable commit of the task that uses
+// the number also makes the counter's update durable; a crash before it loses both, and the number
+// was never seen. A create that fails after this leaves a gap in the numbers; numbers still never
+// repeat. (SQLite has one writer at a time anyway: the number is taken inside the create there.)
+int64_t TasksService::reserve_number(const std::string& project_id) {
+  return db_.write_value([&](sql::Connection& c) {
+    c.exec("SET LOCAL synchronous_commit = off");
+    return repo::next_number(c, project_id);
+  });
+}
+
 void TasksService::insert_new_task(sql::Connection& c, const std::string& actor, const std::string& workspace_id,
                                    Task& t) {
-  t.number = repo::next_number(c, t.project_id);
-  t.position = repo::last_position(c, t.project_id, t.state_id).value_or(0.0) + kPositionStep;
+  if (t.number == 0) t.number = repo::next_number(c, t.project_id);
+  t.position = bottom_position(repo::last_position(c, t.project_id, t.state_id), t.number);
   repo::insert_task(c, t);
   if (!t.assignee_ids.empty()) repo::set_assignees(c, t.id, t.assignee_ids);
   if (!t.label_ids.empty()) repo::set_labels(c, t.id, t.label_ids);

@@ -254,7 +254,10 @@ class TasksService {
 
   // Inserts a new task t (id, dates, state, links filled; number and position assigned here)
   // with its watchers, activity, search row and task.created event, in the caller's write.
+  // Inserts t with its links, watchers, activity, search row and event. Takes the project's next
+  // number unless t.number is already set (reserve_number).
   void insert_new_task(sql::Connection& c, const std::string& actor, const std::string& workspace_id, Task& t);
+  int64_t reserve_number(const std::string& project_id);
   // Completing a recurring task: creates its next occurrence (once: next_occurrence_id) in the
   // same transaction and records it on t (already stored by the caller; stored again here).
   void spawn_next_occurrence(sql::Connection& c, const std::string& actor, const std::string& workspace_id,

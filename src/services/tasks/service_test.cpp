@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <thread>
 
 #include <functional>
@@ -467,11 +468,59 @@ TEST_P(TasksServiceTest, TasksCreatedTogetherAreAllSearchable) {
   all.text = "together";
   all.limit = 100;
   EXPECT_EQ(svc_->list_tasks(alice_, web_, all).items.size(), static_cast<std::size_t>(kThreads * kEach));
-  if (db().dialect() == sql::Dialect::sqlite)  // nothing left staged between transactions
-    EXPECT_EQ(db().read_value([](sql::Connection& c) {
-      return c.query("SELECT count(*) FROM task_search_staging").first()->i64(0);
-    }),
-              0);
+  if (db().dialect() == sql::Dialect::sqlite) {  // nothing left staged between transactions
+    const int64_t staged = db().read_value(
+        [](sql::Connection& c) { return c.query("SELECT count(*) FROM task_search_staging").first()->i64(0); });
+    EXPECT_EQ(staged, 0);
+  }
+}
+
+TEST_P(TasksServiceTest, TasksCreatedTogetherGetDistinctNumbersAndPositions) {
+  // On PostgreSQL creates run side by side (the number is reserved outside the create's
+  // transaction): still one number each, no two new tasks at the same position, and every one of
+  // them lands after the tasks that were there before.
+  CreateTaskInput first;
+  first.title = "before";
+  const Task before = svc_->create_task(alice_, web_, first);
+  constexpr int kThreads = 8, kEach = 5;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::vector<Task> made;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        CreateTaskInput in;
+        in.title = "together";
+        Task task = svc_->create_task(alice_, web_, in);
+        std::lock_guard lk(mu);
+        made.push_back(std::move(task));
+      }
+    });
+  for (auto& th : threads) th.join();
+  std::set<int64_t> numbers;
+  std::set<double> positions;
+  for (const auto& t : made) {
+    numbers.insert(t.number);
+    positions.insert(t.position);
+    EXPECT_GT(t.position, before.position);
+    EXPECT_EQ(svc_->get_task(alice_, t.id).number, t.number);
+  }
+  EXPECT_EQ(numbers.size(), made.size());
+  EXPECT_EQ(positions.size(), made.size());
+  EXPECT_EQ(*numbers.begin(), before.number + 1);
+  EXPECT_EQ(*numbers.rbegin(), before.number + kThreads * kEach) << "no number skipped";
+}
+
+TEST_P(TasksServiceTest, ARefusedCreateTakesNoNumber) {
+  CreateTaskInput in;
+  in.title = "one";
+  const Task one = svc_->create_task(alice_, web_, in);
+  CreateTaskInput bad;
+  bad.title = "orphan";
+  bad.parent_id = new_uuid_v7();
+  EXPECT_THROW(svc_->create_task(alice_, web_, bad), ApiError);
+  const Task two = svc_->create_task(alice_, web_, in);
+  EXPECT_EQ(two.number, one.number + 1);
 }
 
 TEST_P(TasksServiceTest, FullTextSearchStaysInItsProject) {
