@@ -692,12 +692,14 @@ Task TasksService::create_task(const std::string& user, const std::string& proje
   std::optional<projects::StateInfo> state;
   auto assignees = dedup(in.assignee_ids.value_or(std::vector<std::string>{}));
   auto labels = dedup(in.label_ids.value_or(std::vector<std::string>{}));
+  // On PostgreSQL the number is taken before the create's transaction (reserve_number).
+  const bool number_first = db_.dialect() == sql::Dialect::postgres;
   // The checks share one read unit (the in-process projects client joins it).
   db_.read([&](sql::Connection& c) {
     acc_found = writable(user, project_id);
-    // Checked here as well as in the write unit (where it is authoritative): a bad parent is
-    // refused before a number is reserved for the task.
-    if (in.parent_id) check_parent(c, project_id, *in.parent_id, "");
+    // When the number comes first, a bad parent is refused before it is taken (no gap); the
+    // write unit's check stays the authoritative one.
+    if (number_first && in.parent_id) check_parent(c, project_id, *in.parent_id, "");
     if (in.state_id) {
       if (is_uuid(*in.state_id)) state = projects_.state(project_id, *in.state_id);
       if (!state || state->project_id != project_id) throw bad_field("state_id", "must be a state of this project");
@@ -732,7 +734,7 @@ Task TasksService::create_task(const std::string& user, const std::string& proje
   t.label_ids = labels;
   t.recurrence = in.recurrence;
 
-  if (db_.dialect() == sql::Dialect::postgres) t.number = reserve_number(project_id);
+  if (number_first) t.number = reserve_number(project_id);
   db_.write([&](sql::Connection& c) {
     if (t.parent_id) check_parent(c, project_id, *t.parent_id, "");
     insert_new_task(c, user, acc.workspace_id, t);
