@@ -3,6 +3,7 @@
 // these interfaces; the SQLite adapter (adapters/sqlite) and the PostgreSQL adapter
 // (adapters/postgres) implement them. Where the dialects differ, a repository asks
 // Database::dialect() and picks the text (rare: upserts, full-text search, SKIP LOCKED).
+// `string_agg(value, separator)` works on both (the SQLite adapter defines it).
 //
 // Contract:
 //  - Statements are prepared once per connection and reused (keyed by SQL text).

@@ -71,6 +71,33 @@ void configure_sqlite_once() {
   std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
 }
 
+// string_agg(value, separator), PostgreSQL's name, so that one SQL text aggregates on both
+// databases (SQLite 3.40 knows only group_concat; string_agg came in 3.44). NULL values are
+// skipped and no row gives NULL, as on PostgreSQL; the order is unspecified, as on both.
+struct StringAgg {
+  std::string* text;  // in SQLite's aggregate context; freed by final
+};
+void string_agg_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+  auto* agg = static_cast<StringAgg*>(sqlite3_aggregate_context(ctx, sizeof(StringAgg)));
+  if (!agg) return sqlite3_result_error_nomem(ctx);
+  const auto* v = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const int n = sqlite3_value_bytes(argv[0]);
+  if (!agg->text) {
+    agg->text = new std::string(v ? v : "", static_cast<std::size_t>(n));
+    return;
+  }
+  if (const auto* sep = reinterpret_cast<const char*>(sqlite3_value_text(argv[1])))
+    agg->text->append(sep, static_cast<std::size_t>(sqlite3_value_bytes(argv[1])));
+  agg->text->append(v ? v : "", static_cast<std::size_t>(n));
+}
+void string_agg_final(sqlite3_context* ctx) {
+  auto* agg = static_cast<StringAgg*>(sqlite3_aggregate_context(ctx, 0));
+  if (!agg || !agg->text) return sqlite3_result_null(ctx);
+  sqlite3_result_text64(ctx, agg->text->data(), agg->text->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  delete agg->text;
+}
+
 class SqliteConnection final : public Connection {
  public:
   SqliteConnection(const std::string& filename, bool reader, bool in_memory, const PoolOptions& opt) {
@@ -84,6 +111,8 @@ class SqliteConnection final : public Connection {
       throw Error(msg);
     }
     sqlite3_extended_result_codes(db_, 1);
+    sqlite3_create_function_v2(db_, "string_agg", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, nullptr,
+                               string_agg_step, string_agg_final, nullptr);
     sqlite3_busy_timeout(db_, opt.busy_timeout_ms);
     try {
       if (!reader && !in_memory) {

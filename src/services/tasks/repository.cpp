@@ -39,15 +39,41 @@ Task task_from(const sql::Row& r) {
   t.updated_at = r.i64(19);
   t.recurrence = r.opt_str(20);
   t.next_occurrence_id = r.opt_str(21);
-  if (r.size() > 22) t.rank = r.f64(22);
   return t;
 }
+constexpr std::size_t kTaskColCount = 22;
 
-std::optional<Task> first_task(sql::Connection& c, const sql::Result& res) {
+// One task with its assignees and labels in the same statement: a single task is the hottest
+// read (GET /tasks/{id}, and every write reads the task first), and on PostgreSQL each
+// statement is a round trip. Custom values, which few tasks have, follow in a second statement
+// only when the count says there are some.
+constexpr const char* kOneTaskLinks =
+    ", (SELECT string_agg(user_id, ',') FROM task_assignees a WHERE a.task_id = t.id)"
+    ", (SELECT string_agg(label_id, ',') FROM task_labels l WHERE l.task_id = t.id)"
+    ", (SELECT COUNT(*) FROM task_custom_values v WHERE v.task_id = t.id) FROM tasks t ";
+
+std::vector<std::string> split_ids(const sql::Row& r, std::size_t col) {
+  std::vector<std::string> out;
+  if (r.is_null(col)) return out;
+  const std::string all = r.str(col);
+  for (std::size_t at = 0;;) {  // ids are UUIDs: no commas inside
+    auto comma = all.find(',', at);
+    out.push_back(all.substr(at, comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  std::sort(out.begin(), out.end());  // the order load_links gives (string_agg's is unspecified)
+  return out;
+}
+
+std::optional<Task> one_task(sql::Connection& c, std::string_view where, std::initializer_list<sql::Param> params) {
+  auto res = c.query(std::string("SELECT ") + kTaskCols + kOneTaskLinks + std::string(where), params);
   auto r = res.first();
   if (!r) return std::nullopt;
   std::vector<Task> v{task_from(*r)};
-  load_links(c, v);
+  v.front().assignee_ids = split_ids(*r, kTaskColCount);
+  v.front().label_ids = split_ids(*r, kTaskColCount + 1);
+  if (r->i64(kTaskColCount + 2) > 0) load_links(c, v);
   return std::move(v.front());
 }
 
@@ -127,18 +153,16 @@ int64_t update_task(sql::Connection& c, const Task& t) {
 }
 
 std::optional<Task> find_task(sql::Connection& c, std::string_view id) {
-  return first_task(c, c.query(std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id = ?", {id}));
+  return one_task(c, "WHERE t.id = ?", {id});
 }
 
 std::optional<Task> find_task_for_update(sql::Connection& c, std::string_view id, sql::Dialect dialect) {
   if (dialect == sql::Dialect::sqlite) return find_task(c, id);
-  return first_task(c, c.query(std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id = ? FOR UPDATE", {id}));
+  return one_task(c, "WHERE t.id = ? FOR UPDATE", {id});
 }
 
 std::optional<Task> find_task_by_number(sql::Connection& c, std::string_view project_id, int64_t number) {
-  return first_task(
-      c, c.query(std::string("SELECT ") + kTaskCols + " FROM tasks WHERE project_id = ? AND number = ?",
-                 {project_id, number}));
+  return one_task(c, "WHERE t.project_id = ? AND t.number = ?", {project_id, number});
 }
 
 void load_links(sql::Connection& c, std::vector<Task>& tasks) {
@@ -394,7 +418,11 @@ std::vector<Task> query_tasks(sql::Connection& c, const std::vector<std::string>
   if (project_ids.empty()) return out;
   auto [s, p] = build_task_query(project_ids, q, assigned_to, today, after, limit, dialect);
   auto res = c.query(s, p);
-  for (std::size_t i = 0; i < res.size(); ++i) out.push_back(task_from(res[i]));
+  const bool ranked = res.columns.size() > kTaskColCount;  // ", s.rank" (build_task_query)
+  for (std::size_t i = 0; i < res.size(); ++i) {
+    out.push_back(task_from(res[i]));
+    if (ranked) out.back().rank = res[i].f64(kTaskColCount);
+  }
   load_links(c, out);
   return out;
 }
