@@ -182,6 +182,13 @@ class ServerTest : public ::testing::Test {
     }, {.auth = Auth::optional, .inline_handler = true});
     router.add("GET", "/remote", [](Request& r) { return Response::text(200, r.remote_addr); },
                {.auth = Auth::none, .inline_handler = true});
+    router.add("GET", "/headers", [](Request&) {
+      Response r = Response::text(200, "ok");
+      r.headers.set("X-Fine", "yes");
+      r.headers.set("X-Split", "a\r\nSet-Cookie: stolen=1");  // would end the head early
+      r.headers.set("Content-Length", "999");                   // framing is the server's
+      return r;
+    }, {.auth = Auth::none});
     router.add("GET", "/file", [this](Request&) {
       Response r;
       r.file_path = file_path;
@@ -246,6 +253,51 @@ TEST_F(ServerTest, KeepAliveTwoRequestsOnOneConnection) {
   EXPECT_EQ(r3->status, 200);
   EXPECT_EQ(r4->json().at("q").as_string(), "a b");
   EXPECT_EQ(r4->header("cache-control"), "no-store");
+}
+
+TEST_F(ServerTest, HeadersThatWouldSplitTheAnswerAreDroppedAndFramingIsTheServers) {
+  start();
+  Fd c(connect_to(port));
+  std::string buf;
+  ASSERT_TRUE(send_all(c.fd, get("/headers") + get("/hello")));
+  auto r = read_reply(c.fd, buf);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ok");
+  EXPECT_EQ(r->header("x-fine"), "yes");
+  EXPECT_EQ(r->header("x-split"), "");
+  EXPECT_EQ(r->header("set-cookie"), "");
+  EXPECT_EQ(r->header("content-length"), "2");
+  // The connection is still in step: the next answer parses.
+  auto next = read_reply(c.fd, buf);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body, R"({"hi":"there"})");
+}
+
+TEST_F(ServerTest, Http10KeepsAliveOnlyWhenAsked) {
+  start();
+  {
+    Fd c(connect_to(port));
+    std::string buf;
+    ASSERT_TRUE(send_all(c.fd, "GET /api/v1/items/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r = read_reply(c.fd, buf);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("connection"), "keep-alive");
+    ASSERT_TRUE(send_all(c.fd, "GET /api/v1/items/2 HTTP/1.0\r\n\r\n"));
+    auto r2 = read_reply(c.fd, buf);
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->json().at("id").as_string(), "2");
+    EXPECT_EQ(r2->header("connection"), "");  // HTTP/1.0 without keep-alive: closed after
+    EXPECT_TRUE(closed_within(c.fd, 1000ms));
+  }
+  Fd c(connect_to(port));
+  std::string buf;
+  ASSERT_TRUE(send_all(c.fd, get("/api/v1/items/3", "Connection: close\r\n")));
+  auto r = read_reply(c.fd, buf);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("connection"), "close");
+  EXPECT_TRUE(closed_within(c.fd, 1000ms));
 }
 
 TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
