@@ -66,8 +66,13 @@ std::vector<std::string> split_ids(const sql::Row& r, std::size_t col) {
   return out;
 }
 
-std::optional<Task> one_task(sql::Connection& c, std::string_view where, std::initializer_list<sql::Param> params) {
-  auto res = c.query(std::string("SELECT ") + kTaskCols + kOneTaskLinks + std::string(where), params);
+std::string one_task_sql(std::string_view where) {
+  return std::string("SELECT ") + kTaskCols + kOneTaskLinks + std::string(where);
+}
+
+// sql: one_task_sql(...), built once by the caller (the text is about 700 bytes).
+std::optional<Task> one_task(sql::Connection& c, const std::string& sql, std::initializer_list<sql::Param> params) {
+  auto res = c.query(sql, params);
   auto r = res.first();
   if (!r) return std::nullopt;
   std::vector<Task> v{task_from(*r)};
@@ -153,16 +158,19 @@ int64_t update_task(sql::Connection& c, const Task& t) {
 }
 
 std::optional<Task> find_task(sql::Connection& c, std::string_view id) {
-  return one_task(c, "WHERE t.id = ?", {id});
+  static const std::string sql = one_task_sql("WHERE t.id = ?");
+  return one_task(c, sql, {id});
 }
 
 std::optional<Task> find_task_for_update(sql::Connection& c, std::string_view id, sql::Dialect dialect) {
   if (dialect == sql::Dialect::sqlite) return find_task(c, id);
-  return one_task(c, "WHERE t.id = ? FOR UPDATE", {id});
+  static const std::string sql = one_task_sql("WHERE t.id = ? FOR UPDATE");
+  return one_task(c, sql, {id});
 }
 
 std::optional<Task> find_task_by_number(sql::Connection& c, std::string_view project_id, int64_t number) {
-  return one_task(c, "WHERE t.project_id = ? AND t.number = ?", {project_id, number});
+  static const std::string sql = one_task_sql("WHERE t.project_id = ? AND t.number = ?");
+  return one_task(c, sql, {project_id, number});
 }
 
 void load_links(sql::Connection& c, std::vector<Task>& tasks) {
