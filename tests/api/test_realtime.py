@@ -141,6 +141,10 @@ def test_auth_timeout_closes_4001(server_factory):
 def test_plain_get_is_426(api):
     r = api.get("/api/v1/ws")
     assert r.status_code == 426, r.text
+    assert r.headers["Upgrade"] == "websocket"
+    # The answer's own token and the server's close, in one header.
+    tokens = [t.strip().lower() for t in r.headers["Connection"].split(",")]
+    assert "upgrade" in tokens and "close" in tokens, r.headers["Connection"]
 
 
 # ------------------------------------------------------------------------------------------------
