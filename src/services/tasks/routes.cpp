@@ -37,17 +37,6 @@ http::Response with_etag(http::Response resp, int64_t version) {
   return resp;
 }
 
-json::object task_json_in(const Task& t, json::storage_ptr sp);
-
-// One task as the answer, with its ETag. The JSON is built in a buffer on the stack: boost::json
-// otherwise allocates every key and most strings, a fifth of all allocations of a
-// GET /tasks/{id}. A description longer than the buffer spills to the heap as usual.
-http::Response task_response(int status, const Task& t) {
-  unsigned char buf[8192];
-  json::monotonic_resource mr(buf, sizeof buf);
-  return with_etag(http::Response::json(status, task_json_in(t, &mr)), t.version);
-}
-
 IfMatch if_match_of(const http::Request& req) { return parse_if_match(req.header("If-Match")); }
 
 void expect_empty_object(const http::Request& req) {
@@ -375,11 +364,7 @@ std::string comment_body(const http::Request& req) {
   return text;
 }
 
-}  // namespace
-
-json::object task_to_json(const Task& t) { return task_json_in(t, {}); }
-
-namespace {
+// A task as JSON, its keys and strings allocated from sp (task_response passes a stack arena).
 json::object task_json_in(const Task& t, json::storage_ptr sp) {
   json::object o(27, sp);
   o.emplace("id", t.id);
@@ -410,7 +395,20 @@ json::object task_json_in(const Task& t, json::storage_ptr sp) {
   o.emplace("updated_at", format_rfc3339_ms(t.updated_at));
   return o;
 }
+
+// One task as the answer, with its ETag. The JSON is built in a buffer on the stack: boost::json
+// otherwise allocates every key and most strings, a fifth of all allocations of a
+// GET /tasks/{id}. A description longer than the buffer spills to the heap as usual.
+http::Response task_response(int status, const Task& t) {
+  unsigned char buf[8192];
+  json::monotonic_resource mr(buf, sizeof buf);
+  return with_etag(http::Response::json(status, task_json_in(t, &mr)), t.version);
+}
+
 }  // namespace
+
+json::object task_to_json(const Task& t) { return task_json_in(t, {}); }
+
 
 json::object comment_to_json(const Comment& c) {
   return json::object{{"id", c.id},

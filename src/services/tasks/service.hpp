@@ -252,11 +252,11 @@ class TasksService {
                        const std::vector<projects::ProjectAccess>& access, const TaskQuery& q,
                        const std::optional<std::string>& assigned_to);
 
-  // Inserts a new task t (id, dates, state, links filled; number and position assigned here)
-  // with its watchers, activity, search row and task.created event, in the caller's write.
-  // Inserts t with its links, watchers, activity, search row and event. Takes the project's next
-  // number unless t.number is already set (reserve_number).
+  // Inserts a new task t (id, dates, state, links filled; position assigned here) with its
+  // watchers, activity, search row and task.created event, in the caller's write. Takes the
+  // project's next number unless t.number is already set (reserve_number).
   void insert_new_task(sql::Connection& c, const std::string& actor, const std::string& workspace_id, Task& t);
+  // The project's next task number in a transaction of its own (PostgreSQL; see service.cpp).
   int64_t reserve_number(const std::string& project_id);
   // Completing a recurring task: creates its next occurrence (once: next_occurrence_id) in the
   // same transaction and records it on t (already stored by the caller; stored again here).
